@@ -1,0 +1,62 @@
+/**
+ * Agent: state behind a process, read and changed with functions (Elixir's `Agent`), as a
+ * thin facade over a private GenServer. The functions run inside the agent process, so an
+ * Agent lives in one thread: functions cannot cross a thread boundary.
+ */
+import type { Ref } from '../core/ref.js';
+import type { GenServerBehavior } from './gen-server/behavior.js';
+import type { CallOptions } from './gen-server/gen-server.js';
+import { GenServer } from './gen-server/gen-server.js';
+
+type Fn = (state: unknown) => unknown;
+type AgentProtocol = {
+  call: [{ op: 'get'; fn: Fn }, unknown] | [{ op: 'update'; fn: Fn }, true] | [{ op: 'getAndUpdate'; fn: Fn }, unknown];
+  cast: { op: 'update'; fn: Fn };
+};
+
+/** An agent holding state `S`. */
+export type AgentRef<S> = Ref<AgentProtocol> & { readonly __agentState?: S };
+
+const server: GenServerBehavior<unknown, AgentProtocol, () => unknown> = {
+  init: (initial) => initial(),
+  handleCall(msg, state) {
+    switch (msg.op) {
+      case 'get':
+        return [msg.fn(state), state];
+      case 'update':
+        return [true, msg.fn(state)];
+      default: {
+        const [reply, next] = msg.fn(state) as [unknown, unknown];
+        return [reply, next];
+      }
+    }
+  },
+  handleCast: (msg, state) => msg.fn(state),
+};
+
+export const Agent = {
+  /** Starts an agent whose state is `initial()`. */
+  start<S>(initial: () => S | Promise<S>, options: { name?: string } = {}): Promise<AgentRef<S>> {
+    return GenServer.start(server, { ...options, args: initial }) as Promise<AgentRef<S>>;
+  },
+  /** Reads `fn(state)`. */
+  get<S, R>(agent: AgentRef<S>, fn: (state: S) => R, options?: CallOptions): Promise<R> {
+    return GenServer.call(agent, { op: 'get', fn: fn as Fn }, options) as Promise<R>;
+  },
+  /** Replaces the state with `fn(state)` and waits until done. */
+  async update<S>(agent: AgentRef<S>, fn: (state: S) => S, options?: CallOptions): Promise<void> {
+    await GenServer.call(agent, { op: 'update', fn: fn as Fn }, options);
+  },
+  /** `fn` returns `[reply, newState]`; resolves with the reply. */
+  getAndUpdate<S, R>(agent: AgentRef<S>, fn: (state: S) => [R, S], options?: CallOptions): Promise<R> {
+    return GenServer.call(agent, { op: 'getAndUpdate', fn: fn as Fn }, options) as Promise<R>;
+  },
+  /** Replaces the state with `fn(state)` without waiting. */
+  cast<S>(agent: AgentRef<S>, fn: (state: S) => S): void {
+    GenServer.cast(agent, { op: 'update', fn: fn as Fn });
+  },
+  /** Stops the agent. */
+  stop(agent: AgentRef<unknown>, reason: 'normal' | 'shutdown' = 'normal'): Promise<void> {
+    return GenServer.stop(agent, reason);
+  },
+} as const;

@@ -1,0 +1,334 @@
+/**
+ * The GenServer client API.
+ *
+ * ```ts
+ * type P = { call: ['get', number]; cast: 'inc' };
+ * const counter: GenServerBehavior<number, P> = {
+ *   init: () => 0,
+ *   handleCall: (_msg, n) => [n, n],
+ *   handleCast: (_msg, n) => n + 1,
+ * };
+ * const ref = await GenServer.start(counter);
+ * GenServer.cast(ref, 'inc');
+ * const n: number = await GenServer.call(ref, 'get'); // 1
+ * await GenServer.stop(ref);
+ * ```
+ */
+import { InitFailedError, InitTimeoutError, InvalidArgumentError, NoProcessError, NotInProcessError } from '../../errors.js';
+import type { ExitReason } from '../../core/exit-reason.js';
+import { exitReasonProblem } from '../../core/exit-reason.js';
+import { CAST, INFO, Status } from '../../core/process.js';
+import type { CallMsg, CastMsg, InfoMsg, Protocol, ReplyOf } from '../../core/protocol.js';
+import type { AnyRef, Ref } from '../../core/ref.js';
+import { formatRef, isRef } from '../../core/ref.js';
+import type { From, Runtime } from '../../core/runtime.js';
+import { currentRuntime } from '../../core/runtime.js';
+import type { GenServerBehavior } from './behavior.js';
+import { Engine } from './engine.js';
+import type { Directive } from './result.js';
+import { directiveKind, isDirective } from './result.js';
+
+/** Options for {@link GenServer.start}. Every field is optional. */
+export interface StartOptions<A = undefined> {
+  /** Registers the process under this node-wide name; released when it exits. */
+  name?: string;
+  /** Argument passed to `init`. */
+  args?: A;
+  /** Milliseconds an async `init` may take before the process is killed; default 5000. */
+  initTimeout?: number;
+  /** Milliseconds an async `terminate` may take; default 5000. */
+  shutdownTimeout?: number;
+  /** Start trapping exits (EXIT signals arrive as `handleInfo` messages); default false. */
+  trapExit?: boolean;
+  /**
+   * Link the new process to this one (OTP's `start_link`) and treat it as the parent: a
+   * `'shutdown'` exit signal from the parent runs `terminate`. Set by supervisors.
+   */
+  link?: AnyRef;
+}
+
+/** Options for {@link GenServer.call}. */
+export interface CallOptions {
+  /** Milliseconds to wait for the reply; default 5000. `Infinity` waits forever. */
+  timeout?: number;
+}
+
+/** A timer made by {@link GenServer.sendAfter}. */
+export interface TimerRef {
+  readonly target: AnyRef;
+  /** @internal */
+  readonly handle: unknown;
+}
+
+/** A server address: a ref, or a registered name. */
+export type ServerRef<P extends Protocol> = Ref<P> | string;
+
+function fail(rt: Runtime, ref: AnyRef): void {
+  rt.procs.get(ref.id)?.die('killed');
+}
+
+function checkRef(ref: unknown, fn: string): void {
+  if (!isRef(ref) && typeof ref !== 'string') {
+    throw new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref or a registered name, got ${ref === null ? 'null' : typeof ref}`);
+  }
+}
+
+/** Resolves a name to a ref through the registry (undefined if not registered). */
+function resolve(rt: Runtime, target: AnyRef | string): AnyRef | undefined {
+  return typeof target === 'string' ? rt.names.get(target) : target;
+}
+
+function start<S, P extends Protocol = Protocol, A = undefined>(
+  behavior: GenServerBehavior<S, P, A>,
+  options: StartOptions<A> = {},
+): Promise<Ref<P>> {
+  if (typeof behavior !== 'object' || behavior === null || typeof behavior.init !== 'function') {
+    return Promise.reject(new InvalidArgumentError('behavior', 'expected an object with an init function'));
+  }
+  const initTimeout = options.initTimeout ?? 5000;
+  const shutdownTimeout = options.shutdownTimeout ?? 5000;
+  if (!(initTimeout > 0) || !(shutdownTimeout > 0)) {
+    return Promise.reject(new InvalidArgumentError('timeout', 'initTimeout and shutdownTimeout must be positive numbers of milliseconds'));
+  }
+  const rt = currentRuntime();
+  const p = rt.spawn();
+  const engine = new Engine(p, behavior, shutdownTimeout);
+  p.server = engine;
+  if (options.name !== undefined) {
+    try {
+      rt.names.claim(options.name, p.ref);
+    } catch (e) {
+      rt.procs.delete(p.ref.id);
+      p.status = Status.Dead;
+      return Promise.reject(e);
+    }
+    p.name = options.name;
+    p.registered = new Set([options.name]);
+  }
+  if (options.trapExit === true) p.trapExit = true;
+  if (options.link !== undefined) {
+    p.parent = options.link;
+    rt.router.link(p.ref, options.link);
+  }
+  const label = options.name === undefined ? formatRef(p.ref) : `${formatRef(p.ref)} (${options.name})`;
+
+  const prev = rt.current;
+  rt.current = p;
+  let r: unknown;
+  try {
+    r = behavior.init(options.args as A);
+  } catch (e) {
+    rt.current = prev;
+    p.die({ error: e });
+    return Promise.reject(new InitFailedError(label, { error: e }));
+  }
+  rt.current = prev;
+  if (typeof r === 'object' && r !== null && typeof (r as { then?: unknown }).then === 'function') {
+    return new Promise<Ref<P>>((resolveStart, rejectStart) => {
+      const timer =
+        initTimeout === Number.POSITIVE_INFINITY
+          ? undefined
+          : rt.clock.setTimeout(() => {
+              if (p.status !== Status.Init) return;
+              p.die('killed');
+              rejectStart(new InitTimeoutError(label, initTimeout));
+            }, initTimeout);
+      (r as Promise<unknown>).then(
+        (v) => {
+          rt.clock.clearTimeout(timer);
+          if (p.status !== Status.Init) {
+            if (p.status === Status.Dead) rejectStart(new InitFailedError(label, p.reason ?? 'killed'));
+            return;
+          }
+          const err = finishInit(p, engine, v, label);
+          if (err === undefined) resolveStart(p.ref as Ref<P>);
+          else rejectStart(err);
+        },
+        (e) => {
+          rt.clock.clearTimeout(timer);
+          if (p.status !== Status.Init) return;
+          p.die({ error: e });
+          rejectStart(new InitFailedError(label, { error: e }));
+        },
+      );
+    });
+  }
+  const err = finishInit(p, engine, r, label);
+  return err === undefined ? Promise.resolve(p.ref as Ref<P>) : Promise.reject(err);
+}
+
+function finishInit(p: import('../../core/process.js').Proc, engine: Engine, r: unknown, label: string): Error | undefined {
+  if (isDirective(r)) {
+    const d = r as Directive<unknown>;
+    const kind = directiveKind(d);
+    if (kind === 'stop') {
+      const reason = (d as Extract<Directive<unknown>, { reason: ExitReason }>).reason;
+      p.die(reason);
+      return new InitFailedError(label, reason);
+    }
+    if (kind === 'continue') {
+      const dc = d as Extract<Directive<unknown>, { hasContinue: true }>;
+      engine.state = dc.state;
+      events(p);
+      // handleContinue runs before any queued message.
+      p.status = Status.Running;
+      const c = engine.runContinue(dc.continue);
+      if (c === undefined) p.resume();
+      else {
+        p.busy = true;
+        c.then(() => p.resume());
+      }
+      return undefined;
+    }
+    p.die('killed');
+    return new InitFailedError(label, {
+      error: new InvalidArgumentError('init result', `init returned Result.${kind}; use a state, Result.continue or Result.stop`),
+    });
+  }
+  engine.state = r;
+  events(p);
+  p.markRunning();
+  return undefined;
+}
+
+function events(p: import('../../core/process.js').Proc): void {
+  const rt = p.rt;
+  if (rt.events.active) rt.events.emit({ type: 'started', ref: p.ref, name: p.name }, rt.logger);
+}
+
+function call<P extends Protocol, M extends CallMsg<P>>(ref: ServerRef<P>, msg: M, options?: CallOptions): Promise<ReplyOf<P, M>> {
+  checkRef(ref, 'GenServer.call');
+  const timeout = options?.timeout ?? 5000;
+  if (!(timeout > 0))
+    return Promise.reject(
+      new InvalidArgumentError('timeout', `expected a positive number of milliseconds or Infinity, got ${String(timeout)}`),
+    );
+  const rt = currentRuntime();
+  const target = resolve(rt, ref);
+  if (target === undefined) return Promise.reject(new NoProcessError(String(ref)));
+  return rt.router.call(target, msg, timeout) as Promise<ReplyOf<P, M>>;
+}
+
+function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>): void {
+  checkRef(ref, 'GenServer.cast');
+  const rt = currentRuntime();
+  const target = resolve(rt, ref);
+  if (target === undefined) {
+    rt.stats.droppedCasts++;
+    return;
+  }
+  rt.router.send(target, CAST, msg);
+}
+
+function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>): void {
+  checkRef(ref, 'GenServer.send');
+  const rt = currentRuntime();
+  const target = resolve(rt, ref);
+  if (target === undefined) {
+    rt.stats.droppedCasts++;
+    return;
+  }
+  rt.router.send(target, INFO, msg);
+}
+
+/** Replies to a call answered later (the handler returned `Result.noreply`). */
+function reply<R>(from: From, value: R): void {
+  currentRuntime().router.reply(from, value);
+}
+
+/**
+ * Stops the server: `terminate` runs (bounded by `timeout`, default 5000 ms, after which it is
+ * killed). Resolves when the process has exited. Rejects with NoProcessError if not alive.
+ */
+function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: { timeout?: number } = {}): Promise<void> {
+  checkRef(ref, 'GenServer.stop');
+  const problem = exitReasonProblem(reason);
+  if (problem !== undefined) return Promise.reject(new InvalidArgumentError('reason', problem));
+  const rt = currentRuntime();
+  const target = resolve(rt, ref);
+  if (target === undefined) return Promise.reject(new NoProcessError(String(ref)));
+  if (!rt.router.isLocal(target))
+    return rt.remoteStop?.(target, reason, options.timeout ?? 5000) ?? Promise.reject(new NoProcessError(formatRef(target)));
+  const p = rt.procs.get(target.id);
+  if (p === undefined) return Promise.reject(new NoProcessError(formatRef(target)));
+  const timeout = options.timeout ?? 5000;
+  const exited = p.exited();
+  p.requestStop(reason);
+  if (p.status === Status.Dead) return exited.then(() => undefined);
+  if (timeout === Number.POSITIVE_INFINITY) return exited.then(() => undefined);
+  return new Promise<void>((res) => {
+    const timer = rt.clock.setTimeout(() => {
+      fail(rt, target);
+    }, timeout);
+    exited.then(() => {
+      rt.clock.clearTimeout(timer);
+      res();
+    });
+  });
+}
+
+/** True when the process is alive (same-thread refs; other threads via the node's tables). */
+function isRunning(ref: ServerRef<Protocol>): boolean {
+  const rt = currentRuntime();
+  const target = resolve(rt, ref);
+  if (target === undefined) return false;
+  if (rt.router.isLocal(target)) {
+    const p = rt.procs.get(target.id);
+    return p !== undefined && p.status !== Status.Dead;
+  }
+  return rt.remoteAlive?.(target) ?? false;
+}
+
+/** Sends `msg` as an info message to `ref` after `ms` milliseconds. */
+function sendAfter<P extends Protocol>(ref: Ref<P>, msg: InfoMsg<P>, ms: number): TimerRef {
+  checkRef(ref, 'GenServer.sendAfter');
+  if (!(ms >= 0)) throw new InvalidArgumentError('ms', `expected a non-negative number of milliseconds, got ${String(ms)}`);
+  const rt = currentRuntime();
+  const local = rt.router.isLocal(ref) ? rt.procs.get(ref.id) : undefined;
+  const t: TimerState = { target: ref, handle: undefined, active: true };
+  t.handle = rt.clock.setTimeout(() => {
+    t.active = false;
+    local?.timers?.delete(t.handle);
+    rt.router.send(ref, INFO, msg);
+  }, ms);
+  // Timers aimed at a process die with it, so they never hold the event loop open.
+  if (local !== undefined) (local.timers ??= new Set()).add(t.handle);
+  return t;
+}
+
+interface TimerState extends TimerRef {
+  handle: unknown;
+  active: boolean;
+}
+
+/** Cancels a {@link sendAfter} timer. Returns false if it already fired or was cancelled. */
+function cancelTimer(t: TimerRef): boolean {
+  const st = t as TimerState;
+  if (!st.active) return false;
+  st.active = false;
+  const rt = currentRuntime();
+  rt.clock.clearTimeout(st.handle);
+  if (rt.router.isLocal(t.target)) rt.procs.get(t.target.id)?.timers?.delete(st.handle);
+  return true;
+}
+
+/** The ref of the process whose callback is running. Throws NotInProcessError outside one. */
+function self<P extends Protocol = Protocol>(): Ref<P> {
+  const p = currentRuntime().current;
+  if (p === undefined) throw new NotInProcessError('GenServer.self');
+  return p.ref as Ref<P>;
+}
+
+/** GenServer: start, call, cast, send, reply, stop, timers. */
+export const GenServer = {
+  start,
+  call,
+  cast,
+  send,
+  reply,
+  stop,
+  isRunning,
+  sendAfter,
+  cancelTimer,
+  self,
+} as const;

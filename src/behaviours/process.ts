@@ -1,0 +1,130 @@
+/**
+ * Links, monitors, exit signals and trapping exits (Elixir's `Process` module). Functions
+ * that act on "the current process" must run inside a callback (in async callbacks, before
+ * the first `await`); they throw NotInProcessError otherwise.
+ */
+import { InvalidArgumentError, NotInProcessError } from '../errors.js';
+import type { ExitReason } from '../core/exit-reason.js';
+import { exitReasonProblem } from '../core/exit-reason.js';
+import type { Proc } from '../core/process.js';
+import type { AnyRef, MonitorRef } from '../core/ref.js';
+import { isRef, monitorKey } from '../core/ref.js';
+import { currentRuntime } from '../core/runtime.js';
+
+function me(fn: string): Proc {
+  const p = currentRuntime().current;
+  if (p === undefined) throw new NotInProcessError(fn);
+  return p;
+}
+
+function checkRef(ref: unknown, fn: string): asserts ref is AnyRef {
+  if (!isRef(ref)) throw new InvalidArgumentError(`ref passed to ${fn}`, 'expected a ref ({ node, thread, id })');
+}
+
+/** The ref of the running process. */
+function self(): AnyRef {
+  return me('Process.self').ref;
+}
+
+/**
+ * Links the current process with `ref`: when either exits abnormally, the other gets an exit
+ * signal (an `EXIT` message when trapping exits, otherwise it exits with the same reason).
+ * Linking to a process that is not alive delivers `'noproc'`.
+ */
+function link(ref: AnyRef): void {
+  checkRef(ref, 'Process.link');
+  const p = me('Process.link');
+  currentRuntime().router.link(p.ref, ref);
+}
+
+/** Removes a link (both directions). */
+function unlink(ref: AnyRef): void {
+  checkRef(ref, 'Process.unlink');
+  const p = me('Process.unlink');
+  currentRuntime().router.unlink(p.ref, ref);
+}
+
+/**
+ * Monitors `ref` from the current process: when it exits, a `DOWN` message
+ * `{ type: 'DOWN', monitor, ref, reason }` arrives in this process's own mailbox
+ * (reason `'noproc'` at once if it is not alive).
+ */
+function monitor(ref: AnyRef): MonitorRef {
+  checkRef(ref, 'Process.monitor');
+  const p = me('Process.monitor');
+  const rt = currentRuntime();
+  const m = rt.newMonitorRef();
+  rt.router.monitor(p.ref, m, ref);
+  return m;
+}
+
+/** Removes a monitor; no DOWN will arrive for it afterwards. */
+function demonitor(m: MonitorRef): void {
+  const p = me('Process.demonitor');
+  const key = monitorKey(m);
+  const target = p.monitoring?.get(key);
+  if (target === undefined) return;
+  p.monitoring?.delete(key);
+  currentRuntime().router.demonitor(target, key);
+}
+
+/** Sets whether the current process traps exits; returns the previous value. */
+function trapExit(flag: boolean): boolean {
+  const p = me('Process.trapExit');
+  const prev = p.trapExit;
+  p.trapExit = flag;
+  return prev;
+}
+
+/**
+ * Sends an exit signal to `ref` as if from the current process (or from the runtime when
+ * called outside a process). `'kill'` cannot be trapped and exits the target with `'killed'`.
+ */
+function exit(ref: AnyRef, reason: ExitReason | 'kill'): void {
+  checkRef(ref, 'Process.exit');
+  if (reason !== 'kill') {
+    const problem = exitReasonProblem(reason);
+    if (problem !== undefined) throw new InvalidArgumentError('reason', problem);
+  }
+  const rt = currentRuntime();
+  const from = rt.current?.ref ?? rt.selfRef;
+  rt.router.exitSignal(ref, from, reason === 'kill' ? 'killed' : reason, false);
+}
+
+/**
+ * Watches `ref` from outside any process: `onExit` runs once with its exit reason
+ * (`'noproc'` if not alive). Returns a function that cancels the watch.
+ */
+function watch(ref: AnyRef, onExit: (reason: ExitReason, ref: AnyRef) => void): () => void {
+  checkRef(ref, 'Process.watch');
+  return currentRuntime().watch(ref, (r, reason) => onExit(reason, r));
+}
+
+/** Resolves with `ref`'s exit reason when it exits (`'noproc'` if not alive). */
+function awaitExit(ref: AnyRef): Promise<ExitReason> {
+  return new Promise((resolve) => {
+    watch(ref, (reason) => resolve(reason));
+  });
+}
+
+/** True when `ref` is a live process. */
+function alive(ref: AnyRef): boolean {
+  checkRef(ref, 'Process.alive');
+  const rt = currentRuntime();
+  if (rt.router.isLocal(ref)) return rt.procs.get(ref.id)?.alive ?? false;
+  return rt.remoteAlive?.(ref) ?? false;
+}
+
+/** Process-level operations: links, monitors, exits. */
+export const Process = {
+  self,
+  link,
+  unlink,
+  monitor,
+  demonitor,
+  trapExit,
+  exit,
+  watch,
+  awaitExit,
+  alive,
+} as const;

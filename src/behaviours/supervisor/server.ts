@@ -1,0 +1,403 @@
+/**
+ * The supervisor is a GenServer (as in OTP's supervisor.erl): it traps exits, links to every
+ * child, and reacts to each child's EXIT message — by signal, never by polling. Restarts
+ * are counted against the intensity window; exceeding it stops the children in reverse order
+ * and exits the supervisor, so its own parent handles it (escalation).
+ */
+import { ChildNotFoundError, ChildRunningError, ChildStartError, DuplicateChildError, InvalidArgumentError } from '../../errors.js';
+import type { ExitReason } from '../../core/exit-reason.js';
+import { formatReason, isNormalExit } from '../../core/exit-reason.js';
+import type { AnyRef } from '../../core/ref.js';
+import { formatRef, isRef, sameRef } from '../../core/ref.js';
+import type { Runtime } from '../../core/runtime.js';
+import { currentRuntime } from '../../core/runtime.js';
+import type { ExitMessage, GenServerBehavior } from '../gen-server/behavior.js';
+import { isExitMessage } from '../gen-server/behavior.js';
+import { GenServer } from '../gen-server/gen-server.js';
+import { Result } from '../gen-server/result.js';
+import type { ChildSpec, RestartType, Strategy, SupervisorOptions } from './spec.js';
+import { childType, shutdownOf, validateOptions, validateSpec } from './spec.js';
+
+/** A child as reported by `Supervisor.getChildren`. */
+export interface ChildInfo {
+  readonly id: string;
+  /** Undefined while the child is not running. */
+  readonly ref: AnyRef | undefined;
+  readonly restart: RestartType;
+  readonly type: 'worker' | 'supervisor';
+  /** How many times the supervisor restarted it. */
+  readonly restartCount: number;
+}
+
+/** Counts as reported by `Supervisor.countChildren`. */
+export interface ChildCounts {
+  readonly specs: number;
+  readonly active: number;
+  readonly supervisors: number;
+  readonly workers: number;
+}
+
+interface Child {
+  spec: ChildSpec;
+  ref: AnyRef | undefined;
+  restartCount: number;
+  /** Arguments for simple_one_for_one children. */
+  args: unknown;
+}
+
+export interface SupState {
+  readonly rt: Runtime;
+  readonly self: AnyRef;
+  readonly label: string;
+  readonly strategy: Strategy;
+  readonly maxRestarts: number;
+  readonly withinMs: number;
+  readonly autoShutdown: 'never' | 'any_significant' | 'all_significant';
+  readonly template: ChildSpec | undefined;
+  children: Child[];
+  restarts: number[];
+  nextDynamic: number;
+}
+
+/** Hook through which thread children are started (installed by the threads layer). */
+export type ThreadStarter = (spec: ChildSpec, parent: AnyRef) => Promise<AnyRef>;
+
+export type SupCall =
+  | { op: 'start_child'; spec?: ChildSpec; args?: unknown }
+  | { op: 'terminate_child'; id: string | AnyRef }
+  | { op: 'restart_child'; id: string }
+  | { op: 'delete_child'; id: string }
+  | { op: 'which_children' }
+  | { op: 'count_children' };
+
+/** Replies carry errors as data: a bad request fails the caller, never the supervisor. */
+export type SupReply<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export type SupProtocol = {
+  call:
+    | [{ op: 'start_child'; spec?: ChildSpec; args?: unknown }, SupReply<AnyRef>]
+    | [{ op: 'terminate_child'; id: string | AnyRef }, SupReply<true>]
+    | [{ op: 'restart_child'; id: string }, SupReply<AnyRef>]
+    | [{ op: 'delete_child'; id: string }, SupReply<true>]
+    | [{ op: 'which_children' }, SupReply<ChildInfo[]>]
+    | [{ op: 'count_children' }, SupReply<ChildCounts>];
+};
+
+type Normalised = SupervisorOptions & {
+  strategy: Strategy;
+  restartIntensity: { maxRestarts: number; withinMs: number };
+  autoShutdown: 'never' | 'any_significant' | 'all_significant';
+  children: ChildSpec[];
+};
+
+/** Starts one child, linked to the supervisor with the supervisor as parent. */
+async function startOne(s: SupState, spec: ChildSpec, args: unknown): Promise<AnyRef> {
+  const parent = s.self;
+  if (spec.behavior !== undefined) return GenServer.start(spec.behavior, { ...spec.options, link: parent });
+  if (spec.supervisor !== undefined) return startSupervisor(spec.supervisor, parent);
+  if (spec.thread !== undefined) {
+    const starter = s.rt.threadStarter;
+    if (starter === undefined)
+      throw new InvalidArgumentError(
+        `child spec ${JSON.stringify(spec.id)}`,
+        'thread children need the threads layer (import from "spindle")',
+      );
+    return starter(spec, parent);
+  }
+  const ref = await (spec.start as (a: unknown) => Promise<AnyRef>)(args);
+  if (!isRef(ref)) throw new InvalidArgumentError(`start of child ${JSON.stringify(spec.id)}`, 'expected it to resolve with a ref');
+  // A custom start cannot link atomically: link now; a child already gone yields EXIT noproc.
+  const rt = s.rt;
+  if (rt.router.isLocal(ref)) {
+    const p = rt.procs.get(ref.id);
+    if (p !== undefined) p.parent = parent;
+  }
+  rt.router.link(parent, ref);
+  return ref;
+}
+
+async function startChildRecord(s: SupState, c: Child): Promise<AnyRef> {
+  try {
+    c.ref = await startOne(s, c.spec, c.args);
+    return c.ref;
+  } catch (e) {
+    c.ref = undefined;
+    throw new ChildStartError(c.spec.id, s.label, e);
+  }
+}
+
+/** Resolves when `ref` has exited (any distance). */
+function exited(rt: Runtime, ref: AnyRef): Promise<ExitReason> {
+  return new Promise((resolve) => {
+    rt.watch(ref, (_r, reason) => resolve(reason));
+  });
+}
+
+/** Stops one child: 'shutdown' signal from the parent, then a kill after its shutdown timeout. */
+async function stopChild(s: SupState, c: Child): Promise<void> {
+  const ref = c.ref;
+  if (ref === undefined) return;
+  c.ref = undefined;
+  const rt = s.rt;
+  // As OTP: unlink, watch, then signal, so the child's exit does not come back as an EXIT.
+  rt.router.unlink(s.self, ref);
+  const done = exited(rt, ref);
+  const timeout = shutdownOf(c.spec);
+  if (timeout === 'brutal_kill') {
+    rt.router.exitSignal(ref, s.self, 'killed', false);
+    await done;
+    return;
+  }
+  rt.router.exitSignal(ref, s.self, 'shutdown', false);
+  if (timeout === Number.POSITIVE_INFINITY) {
+    await done;
+    return;
+  }
+  let timer: unknown;
+  const killed = new Promise<void>((resolve) => {
+    timer = rt.clock.setTimeout(() => {
+      rt.logger.warn(`${s.label}: child ${JSON.stringify(c.spec.id)} did not stop within ${timeout} ms; killing it`);
+      rt.router.exitSignal(ref, s.self, 'killed', false);
+      resolve();
+    }, timeout);
+  });
+  await Promise.race([done, killed]);
+  rt.clock.clearTimeout(timer);
+  await done;
+}
+
+async function stopAll(s: SupState, children: Child[]): Promise<void> {
+  for (let i = children.length - 1; i >= 0; i--) await stopChild(s, children[i] as Child);
+}
+
+function restartType(c: Child): RestartType {
+  return c.spec.restart ?? 'permanent';
+}
+
+/** Records a restart; true when the intensity is exceeded. */
+function intensityExceeded(s: SupState): boolean {
+  const now = s.rt.clock.now();
+  s.restarts.push(now);
+  s.restarts = s.restarts.filter((t) => now - t < s.withinMs);
+  return s.restarts.length > s.maxRestarts;
+}
+
+function info(c: Child): ChildInfo {
+  return {
+    id: c.spec.id,
+    ref: c.ref,
+    restart: restartType(c),
+    type: childType(c.spec),
+    restartCount: c.restartCount,
+  };
+}
+
+function findChild(s: SupState, id: string | AnyRef): Child {
+  const c =
+    typeof id === 'string' ? s.children.find((x) => x.spec.id === id) : s.children.find((x) => x.ref !== undefined && sameRef(x.ref, id));
+  if (c === undefined) throw new ChildNotFoundError(typeof id === 'string' ? id : formatRef(id), s.label);
+  return c;
+}
+
+/** Handles one child's exit: restart per strategy, or give up. Returns a stop reason to exit the supervisor. */
+async function onChildExit(s: SupState, c: Child, reason: ExitReason): Promise<ExitReason | undefined> {
+  c.ref = undefined;
+  const type = restartType(c);
+  const restart = type === 'permanent' || (type === 'transient' && !isNormalExit(reason));
+  if (!restart) {
+    if (type === 'temporary' || s.strategy === 'simple_one_for_one') s.children = s.children.filter((x) => x !== c);
+    if (c.spec.significant === true) {
+      if (s.autoShutdown === 'any_significant') return 'shutdown';
+      if (s.autoShutdown === 'all_significant' && !s.children.some((x) => x.spec.significant === true && x.ref !== undefined))
+        return 'shutdown';
+    }
+    return undefined;
+  }
+  s.rt.logger.info(`${s.label}: child ${JSON.stringify(c.spec.id)} exited with ${formatReason(reason)}; restarting (${s.strategy})`);
+  if (intensityExceeded(s)) {
+    s.rt.logger.error(`${s.label}: more than ${s.maxRestarts} restarts within ${s.withinMs} ms; shutting down`);
+    return { shutdown: 'reached_max_restart_intensity' };
+  }
+  // Which children restart: the one (one_for_one), all (one_for_all), or it and the later ones.
+  const idx = s.children.indexOf(c);
+  const group = s.strategy === 'one_for_all' ? s.children.slice() : s.strategy === 'rest_for_one' ? s.children.slice(idx) : [c];
+  await stopAll(
+    s,
+    group.filter((x) => x !== c),
+  );
+  for (const x of group) {
+    if (!s.children.includes(x)) continue;
+    try {
+      const ref = await startChildRecord(s, x);
+      x.restartCount++;
+      const rt = s.rt;
+      if (rt.events.active)
+        rt.events.emit(
+          {
+            type: 'restarted',
+            supervisor: s.self,
+            childId: x.spec.id,
+            ref,
+            restartCount: x.restartCount,
+          },
+          rt.logger,
+        );
+    } catch (e) {
+      // A failed restart counts as another exit of that child.
+      s.rt.logger.error(`${s.label}: restart of ${JSON.stringify(x.spec.id)} failed: ${e instanceof Error ? e.message : String(e)}`);
+      return onChildExit(s, x, { error: e });
+    }
+  }
+  return undefined;
+}
+
+/** Serves one supervisor request; throws typed errors that go back to the caller. */
+async function request(s: SupState, msg: SupCall): Promise<unknown> {
+  switch (msg.op) {
+    case 'start_child': {
+      if (s.strategy === 'simple_one_for_one') {
+        const spec = {
+          ...(s.template as ChildSpec),
+          id: `${(s.template as ChildSpec).id}#${s.nextDynamic++}`,
+        };
+        const c: Child = {
+          spec,
+          ref: undefined,
+          restartCount: 0,
+          args: msg.args,
+        };
+        const ref = await startChildRecord(s, c);
+        s.children.push(c);
+        return ref;
+      }
+      const spec = msg.spec as ChildSpec;
+      validateSpec(spec, s.autoShutdown);
+      if (s.children.some((x) => x.spec.id === spec.id)) throw new DuplicateChildError(spec.id, s.label);
+      const c: Child = {
+        spec,
+        ref: undefined,
+        restartCount: 0,
+        args: undefined,
+      };
+      const ref = await startChildRecord(s, c);
+      s.children.push(c);
+      return ref;
+    }
+    case 'terminate_child': {
+      const c = findChild(s, msg.id);
+      await stopChild(s, c);
+      if (s.strategy === 'simple_one_for_one' || restartType(c) === 'temporary') s.children = s.children.filter((x) => x !== c);
+      return true;
+    }
+    case 'restart_child': {
+      const c = findChild(s, msg.id);
+      if (c.ref !== undefined) throw new ChildRunningError(c.spec.id, s.label);
+      const ref = await startChildRecord(s, c);
+      return ref;
+    }
+    case 'delete_child': {
+      const c = findChild(s, msg.id);
+      if (c.ref !== undefined) throw new ChildRunningError(c.spec.id, s.label);
+      s.children = s.children.filter((x) => x !== c);
+      return true;
+    }
+    case 'which_children':
+      return s.children.map(info);
+    case 'count_children': {
+      const counts = {
+        specs: s.children.length,
+        active: 0,
+        supervisors: 0,
+        workers: 0,
+      };
+      for (const c of s.children) {
+        if (c.ref !== undefined) counts.active++;
+        if (childType(c.spec) === 'supervisor') counts.supervisors++;
+        else counts.workers++;
+      }
+      return counts;
+    }
+    default:
+      throw new InvalidArgumentError('supervisor request', `unknown op ${JSON.stringify((msg as { op?: unknown }).op)}`);
+  }
+}
+
+export function supervisorBehavior(): GenServerBehavior<SupState, SupProtocol, Normalised> {
+  return {
+    async init(o) {
+      const rt = currentRuntime();
+      const self = GenServer.self();
+      const s: SupState = {
+        rt,
+        self,
+        label: o.name === undefined ? `supervisor ${formatRef(self)}` : `supervisor ${formatRef(self)} (${o.name})`,
+        strategy: o.strategy,
+        maxRestarts: o.restartIntensity.maxRestarts,
+        withinMs: o.restartIntensity.withinMs,
+        autoShutdown: o.autoShutdown,
+        template: o.template,
+        children: o.children.map((spec) => ({
+          spec,
+          ref: undefined,
+          restartCount: 0,
+          args: undefined,
+        })),
+        restarts: [],
+        nextDynamic: 1,
+      };
+      const started: Child[] = [];
+      for (const c of s.children) {
+        try {
+          await startChildRecord(s, c);
+          started.push(c);
+        } catch (e) {
+          await stopAll(s, started);
+          throw e;
+        }
+      }
+      return s;
+    },
+
+    async handleCall(msg, s) {
+      try {
+        return [{ ok: true, value: (await request(s, msg)) as ChildCounts }, s];
+      } catch (error) {
+        return [{ ok: false, error }, s];
+      }
+    },
+
+    async handleInfo(msg, s) {
+      if (!isExitMessage(msg)) return s;
+      const m = msg as ExitMessage;
+      const c = s.children.find((x) => x.ref !== undefined && sameRef(x.ref, m.from));
+      // EXITs from children we stopped on purpose (or from strangers) are ignored.
+      if (c === undefined) return s;
+      const stop = await onChildExit(s, c, m.reason);
+      if (stop !== undefined) return Result.stop(stop, s);
+      return s;
+    },
+
+    async terminate(_reason, s) {
+      await stopAll(s, s.children);
+    },
+  };
+}
+
+/** Starts a supervisor, optionally linked to a parent. Rejects with the ChildStartError of the first child that failed. */
+export async function startSupervisor(options: SupervisorOptions, link?: AnyRef): Promise<AnyRef> {
+  const o = validateOptions(options) as Normalised;
+  try {
+    return await GenServer.start(supervisorBehavior(), {
+      args: o,
+      trapExit: true,
+      initTimeout: Number.POSITIVE_INFINITY,
+      shutdownTimeout: Number.POSITIVE_INFINITY,
+      ...(o.name === undefined ? {} : { name: o.name }),
+      ...(link === undefined ? {} : { link }),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: unknown }).cause;
+    if (ChildStartError.is(cause)) throw cause;
+    throw e;
+  }
+}

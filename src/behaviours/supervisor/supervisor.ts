@@ -1,0 +1,78 @@
+/**
+ * The Supervisor API.
+ *
+ * ```ts
+ * const sup = await Supervisor.start({
+ *   strategy: 'one_for_one',
+ *   restartIntensity: { maxRestarts: 3, withinMs: 5000 },
+ *   children: [{ id: 'counter', behavior: counter }],
+ * });
+ * const [child] = await Supervisor.getChildren(sup);
+ * ```
+ */
+import type { ExitReason } from '../../core/exit-reason.js';
+import type { AnyRef, Ref } from '../../core/ref.js';
+import { GenServer } from '../gen-server/gen-server.js';
+import type { ChildCounts, ChildInfo, SupProtocol, SupReply } from './server.js';
+import { startSupervisor } from './server.js';
+import type { ChildSpec, SupervisorOptions } from './spec.js';
+
+/** A supervisor's ref. */
+export type SupervisorRef = Ref<SupProtocol>;
+
+function unwrap<T>(r: SupReply<T>): T {
+  if (r.ok) return r.value;
+  throw r.error;
+}
+
+const INF = { timeout: Number.POSITIVE_INFINITY };
+
+export const Supervisor = {
+  /**
+   * Starts a supervisor and its children in order. If a child fails to start, the children
+   * already started are stopped in reverse order and this rejects with ChildStartError
+   * naming the child.
+   */
+  start(options: SupervisorOptions): Promise<SupervisorRef> {
+    return startSupervisor(options) as Promise<SupervisorRef>;
+  },
+  /**
+   * Adds and starts a child (a spec), or for `simple_one_for_one` starts an instance of the
+   * template with `args`. Resolves with the child's ref.
+   */
+  async startChild(sup: SupervisorRef | string, specOrArgs: ChildSpec | unknown): Promise<AnyRef> {
+    const isSpec =
+      typeof specOrArgs === 'object' &&
+      specOrArgs !== null &&
+      'id' in specOrArgs &&
+      ('start' in specOrArgs || 'behavior' in specOrArgs || 'supervisor' in specOrArgs || 'thread' in specOrArgs);
+    const msg = isSpec ? { op: 'start_child' as const, spec: specOrArgs as ChildSpec } : { op: 'start_child' as const, args: specOrArgs };
+    return unwrap(await GenServer.call(sup as SupervisorRef, msg, INF)) as AnyRef;
+  },
+  /** Stops a child (by id, or by ref for `simple_one_for_one`). Its spec is kept unless temporary or dynamic. */
+  async terminateChild(sup: SupervisorRef | string, id: string | AnyRef): Promise<void> {
+    unwrap(await GenServer.call(sup as SupervisorRef, { op: 'terminate_child', id }, INF));
+  },
+  /** Starts a stopped child again from its spec. */
+  async restartChild(sup: SupervisorRef | string, id: string): Promise<AnyRef> {
+    return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'restart_child', id }, INF)) as AnyRef;
+  },
+  /** Removes a stopped child's spec. */
+  async deleteChild(sup: SupervisorRef | string, id: string): Promise<void> {
+    unwrap(await GenServer.call(sup as SupervisorRef, { op: 'delete_child', id }, INF));
+  },
+  /** The children in start order: id, ref (undefined when not running), restart count. */
+  async getChildren(sup: SupervisorRef | string): Promise<ChildInfo[]> {
+    return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'which_children' })) as ChildInfo[];
+  },
+  /** Counts of specs, running children, supervisors and workers. */
+  async countChildren(sup: SupervisorRef | string): Promise<ChildCounts> {
+    return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'count_children' })) as ChildCounts;
+  },
+  /** Stops the children in reverse order, then the supervisor. */
+  stop(sup: SupervisorRef | string, reason: ExitReason = 'shutdown'): Promise<void> {
+    return GenServer.stop(sup as SupervisorRef, reason, {
+      timeout: Number.POSITIVE_INFINITY,
+    });
+  },
+} as const;

@@ -1,0 +1,287 @@
+/**
+ * The process: a mailbox, a server (the behaviour engine), links and monitors, and the exit
+ * sequence. It knows nothing of GenServer callbacks; the engine implements {@link Server}.
+ *
+ * Invariants:
+ * - One message is handled at a time. When a handler is synchronous the drain loop runs the
+ *   next message in the same turn (no per-message microtask); when it returns a promise the
+ *   process is `busy` until it settles.
+ * - Exit signals and stop requests are not queued behind messages: a brutal exit happens at
+ *   once; a graceful stop runs after the handler in flight, ahead of queued messages.
+ * - Every call the process owes (queued, in flight, deferred) is answered with a typed error
+ *   when it dies, at any distance.
+ */
+import { ServerExitedError } from '../errors.js';
+import type { ExitReason } from './exit-reason.js';
+import { isErrorExit, isNormalExit } from './exit-reason.js';
+import { crashReport } from './events.js';
+import type { AnyRef, MonitorRef } from './ref.js';
+import { refKey, sameRef } from './ref.js';
+import type { From, Runtime } from './runtime.js';
+
+/** Message kinds in the mailbox. */
+export const CALL = 0;
+export const CAST = 1;
+export const INFO = 2;
+
+export const Status = {
+  Init: 0,
+  Running: 1,
+  Stopping: 2,
+  Dead: 3,
+} as const;
+export type Status = (typeof Status)[keyof typeof Status];
+
+/** What a behaviour engine provides to the process loop. Neither method may throw. */
+export interface Server {
+  /** Handles one message. Returns a promise when the handler went asynchronous. */
+  handle(kind: number, msg: unknown, from: From | undefined): undefined | Promise<void>;
+  /** Runs the behaviour's terminate callback. */
+  terminate(reason: ExitReason): undefined | Promise<void>;
+  /** Message of the call being handled (for error messages), if any. */
+  inflight(): { from: From; msg: unknown } | undefined;
+  /** Calls answered later with `GenServer.reply` that are still open. */
+  deferred(): Iterable<[From, unknown]>;
+}
+
+/** Who watches a process: another process, or a callback held by a runtime. */
+export interface Watcher {
+  readonly ref: AnyRef;
+  readonly monitor: MonitorRef;
+}
+
+export class Proc {
+  status: Status = Status.Init as Status;
+  /** Set while an async handler runs. */
+  busy = false;
+  /** True while queued on the runtime's ready list. */
+  scheduled = false;
+  trapExit = false;
+  name: string | undefined;
+  /** Every unique name this process holds (released when it dies). */
+  registered: Set<string> | undefined;
+  server!: Server;
+  /** Graceful stop requested while busy or initialising. */
+  pendingStop: ExitReason | undefined;
+  /** Calls whose handler crashed the process get this cause attached. */
+  exitPromise: Promise<ExitReason> | undefined;
+  private exitResolve: ((r: ExitReason) => void) | undefined;
+  /** Linked processes by key (lazily created: most processes have none). */
+  links: Map<string, AnyRef> | undefined;
+  /** Monitors on this process, by monitor key. */
+  watchers: Map<string, Watcher> | undefined;
+  /** Monitors this process holds on others, by monitor key. */
+  monitoring: Map<string, AnyRef> | undefined;
+  /** Timers whose target is this process (cancelled when it dies). */
+  timers: Set<unknown> | undefined;
+  /** The exit reason once dead. */
+  reason: ExitReason | undefined;
+  /** The supervisor (or other parent) that started it; exit signals from it are shutdowns. */
+  parent: AnyRef | undefined;
+  // Mailbox: flat triples (kind, msg, from), read from `head`.
+  private slots: unknown[] = [];
+  private head = 0;
+
+  constructor(
+    readonly rt: Runtime,
+    readonly ref: AnyRef,
+  ) {}
+
+  get queued(): number {
+    return (this.slots.length - this.head) / 3;
+  }
+
+  get alive(): boolean {
+    return this.status !== Status.Dead;
+  }
+
+  enqueue(kind: number, msg: unknown, from: From | undefined): void {
+    const s = this.slots;
+    s.push(kind, msg, from);
+    if (!this.scheduled && !this.busy && this.status === Status.Running) this.rt.schedule(this);
+  }
+
+  /** Handles up to `budget` messages. Returns true if messages remain and it should run again. */
+  drain(budget: number): boolean {
+    this.scheduled = false;
+    const rt = this.rt;
+    while (this.status === Status.Running && !this.busy) {
+      if (this.pendingStop !== undefined) {
+        this.stop(this.pendingStop);
+        return false;
+      }
+      const s = this.slots;
+      const h = this.head;
+      if (h >= s.length) return false;
+      if (budget-- <= 0) return true;
+      const kind = s[h] as number;
+      const msg = s[h + 1];
+      const from = s[h + 2] as From | undefined;
+      s[h + 1] = undefined;
+      s[h + 2] = undefined;
+      this.head = h + 3;
+      if (this.head === s.length) {
+        s.length = 0;
+        this.head = 0;
+      } else if (this.head > 3072 && this.head * 2 > s.length) {
+        this.slots = s.slice(this.head);
+        this.head = 0;
+      }
+      rt.current = this;
+      const p = this.server.handle(kind, msg, from);
+      rt.current = undefined;
+      if (p !== undefined) {
+        this.busy = true;
+        p.then(() => this.resume());
+        return false;
+      }
+    }
+    return false;
+  }
+
+  /** Called when an async handler (or init) settles. */
+  resume(): void {
+    this.busy = false;
+    if (this.status !== Status.Running) return;
+    if (this.pendingStop !== undefined) {
+      this.stop(this.pendingStop);
+      return;
+    }
+    if (this.head < this.slots.length && !this.scheduled) this.rt.schedule(this);
+  }
+
+  /** Init finished: start handling messages. */
+  markRunning(): void {
+    if (this.status !== Status.Init) return;
+    this.status = Status.Running;
+    if (this.pendingStop !== undefined) {
+      this.stop(this.pendingStop);
+      return;
+    }
+    if (this.head < this.slots.length && !this.scheduled) this.rt.schedule(this);
+  }
+
+  /**
+   * Graceful stop: runs `terminate`, then exits with `reason`. Deferred while a handler runs
+   * or during init (the engine decides what init does with it).
+   */
+  requestStop(reason: ExitReason): void {
+    if (this.status === Status.Dead || this.status === Status.Stopping) return;
+    if (this.busy || this.status === Status.Init) {
+      if (this.pendingStop === undefined) this.pendingStop = reason;
+      return;
+    }
+    this.stop(reason);
+  }
+
+  /** Runs terminate now (must not be busy), then dies. */
+  stop(reason: ExitReason): void {
+    if (this.status === Status.Dead || this.status === Status.Stopping) return;
+    this.pendingStop = undefined;
+    this.status = Status.Stopping;
+    const rt = this.rt;
+    rt.current = this;
+    const p = this.server.terminate(reason);
+    rt.current = undefined;
+    if (p === undefined) this.die(reason);
+    else p.then(() => this.die(reason));
+  }
+
+  /** Receives an exit signal from `from` (a linked process, or `Process.exit`). */
+  exitSignal(from: AnyRef, reason: ExitReason, viaLink: boolean): void {
+    if (this.status === Status.Dead) return;
+    if (viaLink) this.links?.delete(refKey(from));
+    if (reason === 'killed' && !viaLink) {
+      // Process.exit(ref, 'kill'): untrappable.
+      this.die('killed');
+      return;
+    }
+    const parentShutdown = this.parent !== undefined && sameRef(this.parent, from) && reason !== 'normal' && isNormalExit(reason);
+    if (this.trapExit && !parentShutdown) {
+      this.enqueue(INFO, { type: 'EXIT', from, reason }, undefined);
+      return;
+    }
+    if (reason === 'normal') return;
+    if (parentShutdown) {
+      // A parent asking for shutdown gets a terminate run (see docs/decisions.md).
+      this.requestStop(reason);
+      return;
+    }
+    this.die(reason);
+  }
+
+  /** Removes this process and tells everyone who cares. Idempotent. */
+  die(reason: ExitReason): void {
+    if (this.status === Status.Dead) return;
+    const rt = this.rt;
+    this.status = Status.Dead;
+    this.reason = reason;
+    this.busy = false;
+    rt.procs.delete(this.ref.id);
+    if (this.registered !== undefined) {
+      for (const n of this.registered) rt.names.releaseFor(n, this.ref);
+      this.registered = undefined;
+    }
+    if (this.timers !== undefined) {
+      for (const t of this.timers) rt.clock.clearTimeout(t);
+      this.timers = undefined;
+    }
+    this.answerOwedCalls(reason);
+    const router = rt.router;
+    if (this.links !== undefined) {
+      const links = this.links;
+      this.links = undefined;
+      for (const r of links.values()) router.exitSignal(r, this.ref, reason, true);
+    }
+    if (this.monitoring !== undefined) {
+      for (const [key, target] of this.monitoring) router.demonitor(target, key);
+      this.monitoring = undefined;
+    }
+    if (this.watchers !== undefined) {
+      const ws = this.watchers;
+      this.watchers = undefined;
+      for (const w of ws.values()) router.down(w, this.ref, reason);
+    }
+    if (isErrorExit(reason)) {
+      rt.logger.error(crashReport(this.ref, this.name, reason), {
+        ref: this.ref,
+        name: this.name,
+      });
+      if (rt.events.active) rt.events.emit({ type: 'crashed', ref: this.ref, reason, name: this.name }, rt.logger);
+    } else {
+      if (!isNormalExit(reason) && reason !== 'killed') rt.logger.warn(crashReport(this.ref, this.name, reason));
+      if (rt.events.active) rt.events.emit({ type: 'terminated', ref: this.ref, reason, name: this.name }, rt.logger);
+    }
+    this.exitResolve?.(reason);
+    rt.onProcessExit(this);
+  }
+
+  /** A promise for the exit reason (used by GenServer.stop and external watchers). */
+  exited(): Promise<ExitReason> {
+    if (this.reason !== undefined) return Promise.resolve(this.reason);
+    if (this.exitPromise === undefined) {
+      this.exitPromise = new Promise((resolve) => {
+        this.exitResolve = resolve;
+      });
+    }
+    return this.exitPromise;
+  }
+
+  private answerOwedCalls(reason: ExitReason): void {
+    const router = this.rt.router;
+    const inflight = this.server?.inflight();
+    if (inflight !== undefined) router.replyError(inflight.from, ServerExitedError.for(this.ref, reason, inflight.msg));
+    if (this.server !== undefined) {
+      for (const [from, msg] of this.server.deferred()) router.replyError(from, ServerExitedError.for(this.ref, reason, msg));
+    }
+    const s = this.slots;
+    let dropped = 0;
+    for (let i = this.head; i < s.length; i += 3) {
+      if (s[i] === CALL) router.replyError(s[i + 2] as From, ServerExitedError.for(this.ref, reason, s[i + 1]));
+      else dropped++;
+    }
+    this.slots = [];
+    this.head = 0;
+    if (dropped > 0) this.rt.stats.droppedOnExit += dropped;
+  }
+}

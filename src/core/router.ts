@@ -1,0 +1,299 @@
+/**
+ * The one router (DESIGN.md §2). Every message and signal — call, cast, info, reply, link,
+ * unlink, monitor, demonitor, exit, down — goes through here, and this is the only place that
+ * decides: same thread → the process; other thread or node → the {@link Outbound} installed
+ * by the threads/cluster layer. So every feature works the same at all three distances.
+ */
+import { NoProcessError, ServerExitedError, serializeError } from '../errors.js';
+import type { ExitReason } from './exit-reason.js';
+import { CALL, type CAST, INFO, Status } from './process.js';
+import type { AnyRef, MonitorRef } from './ref.js';
+import { formatRef, monitorKey, refKey } from './ref.js';
+import type { From, RemoteFrom, Runtime } from './runtime.js';
+import { LocalFrom } from './runtime.js';
+
+/**
+ * The path to processes outside this thread. Implementations only encode and forward
+ * (DESIGN.md: transports only adapt); every decision stays in the router.
+ */
+export interface Outbound {
+  /** A call/cast/info for a process elsewhere. `from` is set for calls. Throws if `msg` cannot cross. */
+  deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined): void;
+  /** A reply (or error) to a caller elsewhere. */
+  reply(to: RemoteFrom, ok: boolean, value: unknown): void;
+  /** The caller gave up (timeout): drop the call if not started. */
+  cancel(to: AnyRef, call: { node: string; thread: number; call: number }): void;
+  exit(to: AnyRef, from: AnyRef, reason: ExitReason, viaLink: boolean): void;
+  link(to: AnyRef, from: AnyRef): void;
+  unlink(to: AnyRef, from: AnyRef): void;
+  monitor(to: AnyRef, watcher: AnyRef, m: MonitorRef): void;
+  demonitor(to: AnyRef, key: string): void;
+  down(to: AnyRef, m: MonitorRef, ref: AnyRef, reason: ExitReason): void;
+  /** False when the thread/node of `ref` is known to be gone (so calls fail fast). */
+  reachable(ref: AnyRef): boolean;
+}
+
+export class Router {
+  outbound: Outbound | undefined;
+  /** Calls this thread made to other threads/nodes, by call id, awaiting a reply. */
+  readonly outgoing = new Map<number, LocalFrom>();
+  private nextCall = 1;
+
+  constructor(private readonly rt: Runtime) {}
+
+  isLocal(ref: AnyRef): boolean {
+    return ref.thread === this.rt.thread && ref.node === this.rt.node;
+  }
+
+  /** Delivers a cast or info message. Never throws for a dead target: counts the drop instead. */
+  send(to: AnyRef, kind: typeof CAST | typeof INFO, msg: unknown): void {
+    const rt = this.rt;
+    if (to.thread === rt.thread && to.node === rt.node) {
+      const p = rt.procs.get(to.id);
+      if (p === undefined) {
+        this.dropped(to, 'no process');
+        return;
+      }
+      p.enqueue(kind, rt.strictMessages ? structuredClone(msg) : msg, undefined);
+      return;
+    }
+    const out = this.outbound;
+    if (out === undefined || !out.reachable(to)) {
+      this.dropped(to, 'unreachable');
+      return;
+    }
+    out.deliver(to, kind, msg, undefined);
+  }
+
+  private dropped(to: AnyRef, why: string): void {
+    const rt = this.rt;
+    rt.stats.droppedCasts++;
+    if (rt.events.active) rt.events.emit({ type: 'cast_dropped', ref: to, why }, rt.logger);
+  }
+
+  /** Starts a call; the promise always settles: reply, typed error, or CallTimeoutError. */
+  call(to: AnyRef, msg: unknown, timeoutMs: number): Promise<unknown> {
+    const rt = this.rt;
+    return new Promise((resolve, reject) => {
+      const from = new LocalFrom(rt, resolve, reject, to, msg, timeoutMs);
+      if (to.thread === rt.thread && to.node === rt.node) {
+        const p = rt.procs.get(to.id);
+        if (p === undefined) {
+          reject(new NoProcessError(formatRef(to)));
+          return;
+        }
+        p.enqueue(CALL, rt.strictMessages ? structuredClone(msg) : msg, from);
+      } else {
+        const out = this.outbound;
+        if (out === undefined || !out.reachable(to)) {
+          reject(new NoProcessError(formatRef(to)));
+          return;
+        }
+        from.callId = this.nextCall++;
+        this.outgoing.set(from.callId, from);
+        try {
+          out.deliver(to, CALL, msg, {
+            node: rt.node,
+            thread: rt.thread,
+            call: from.callId,
+          });
+        } catch (e) {
+          this.outgoing.delete(from.callId);
+          reject(e);
+          return;
+        }
+      }
+      if (timeoutMs !== Number.POSITIVE_INFINITY) rt.deadlines.add(from, timeoutMs);
+    });
+  }
+
+  /** A remote call timed out here: forget it and tell the callee to withdraw it. */
+  forgetCall(from: LocalFrom): void {
+    this.outgoing.delete(from.callId);
+    this.outbound?.cancel(from.target, {
+      node: this.rt.node,
+      thread: this.rt.thread,
+      call: from.callId,
+    });
+  }
+
+  /** True when the caller already gave up (timed out), so the call should not be handled. */
+  withdrawn(from: From): boolean {
+    return from instanceof LocalFrom ? from.settled : from.done === true;
+  }
+
+  reply(from: From, value: unknown): void {
+    if (from instanceof LocalFrom) {
+      if (from.settled) return;
+      from.settled = true;
+      from.resolve(value);
+      return;
+    }
+    if (from.done) return;
+    from.done = true;
+    this.remoteReply(from, true, value);
+  }
+
+  replyError(from: From, err: unknown): void {
+    if (from instanceof LocalFrom) {
+      if (from.settled) return;
+      from.settled = true;
+      from.reject(err);
+      return;
+    }
+    if (from.done) return;
+    from.done = true;
+    this.remoteReply(from, false, serializeError(err));
+  }
+
+  private remoteReply(from: RemoteFrom, ok: boolean, value: unknown): void {
+    const out = this.outbound;
+    if (out === undefined) return;
+    try {
+      out.reply(from, ok, value);
+    } catch (e) {
+      // The reply itself could not cross (e.g. not cloneable): the caller gets that error.
+      if (ok) out.reply(from, false, serializeError(e));
+      else this.rt.logger.warn(`reply to ${from.node}/${from.thread} lost: ${String(e)}`);
+    }
+  }
+
+  /** A reply from another thread/node for call `callId`. */
+  settleOutgoing(callId: number, ok: boolean, value: unknown): void {
+    const from = this.outgoing.get(callId);
+    if (from === undefined) return;
+    this.outgoing.delete(callId);
+    if (from.settled) return;
+    from.settled = true;
+    if (ok) from.resolve(value);
+    else from.reject(value);
+  }
+
+  /** Rejects every outgoing call whose target matches (its thread or node died). */
+  failOutgoing(pred: (ref: AnyRef) => boolean, reason: ExitReason): void {
+    for (const [id, from] of this.outgoing) {
+      if (!pred(from.target)) continue;
+      this.outgoing.delete(id);
+      if (from.settled) continue;
+      from.settled = true;
+      from.reject(ServerExitedError.for(from.target, reason, from.msg));
+    }
+  }
+
+  /** An incoming call from elsewhere. */
+  deliverRemoteCall(to: AnyRef, msg: unknown, from: RemoteFrom): void {
+    const p = this.rt.procs.get(to.id);
+    if (p === undefined) {
+      this.replyError(from, new NoProcessError(formatRef(to)));
+      return;
+    }
+    p.enqueue(CALL, msg, from);
+  }
+
+  /** Sends an exit signal from `from` to `to`. */
+  exitSignal(to: AnyRef, from: AnyRef, reason: ExitReason, viaLink: boolean): void {
+    if (this.isLocal(to)) {
+      this.rt.procs.get(to.id)?.exitSignal(from, reason, viaLink);
+      return;
+    }
+    const out = this.outbound;
+    if (out !== undefined && out.reachable(to)) out.exit(to, from, reason, viaLink);
+  }
+
+  /** Links `a` (a local process) and `b`. If `b` is not alive, `a` gets an exit signal 'noproc'. */
+  link(a: AnyRef, b: AnyRef): void {
+    const pa = this.rt.procs.get(a.id);
+    if (pa === undefined || pa.status === Status.Dead) return;
+    const key = refKey(b);
+    if (pa.links?.has(key)) return;
+    (pa.links ??= new Map()).set(key, b);
+    this.linkArrived(b, a);
+  }
+
+  /** The other half of a link: `to` learns it is linked to `from`. */
+  linkArrived(to: AnyRef, from: AnyRef): void {
+    if (this.isLocal(to)) {
+      const p = this.rt.procs.get(to.id);
+      if (p === undefined || p.status === Status.Dead) {
+        this.exitSignal(from, to, 'noproc', true);
+        return;
+      }
+      (p.links ??= new Map()).set(refKey(from), from);
+      return;
+    }
+    const out = this.outbound;
+    if (out !== undefined && out.reachable(to)) out.link(to, from);
+    else this.exitSignal(from, to, 'noproc', true);
+  }
+
+  unlink(a: AnyRef, b: AnyRef): void {
+    this.rt.procs.get(a.id)?.links?.delete(refKey(b));
+    this.unlinkArrived(b, a);
+  }
+
+  unlinkArrived(to: AnyRef, from: AnyRef): void {
+    if (this.isLocal(to)) {
+      this.rt.procs.get(to.id)?.links?.delete(refKey(from));
+      return;
+    }
+    const out = this.outbound;
+    if (out !== undefined && out.reachable(to)) out.unlink(to, from);
+  }
+
+  /** `watcher` (a local process, or the runtime's selfRef) monitors `target` under `m`. */
+  monitor(watcher: AnyRef, m: MonitorRef, target: AnyRef): void {
+    if (watcher.id !== 0) {
+      const w = this.rt.procs.get(watcher.id);
+      if (w !== undefined) (w.monitoring ??= new Map()).set(monitorKey(m), target);
+    }
+    this.monitorArrived(target, watcher, m);
+  }
+
+  monitorArrived(target: AnyRef, watcher: AnyRef, m: MonitorRef): void {
+    if (this.isLocal(target)) {
+      const p = this.rt.procs.get(target.id);
+      if (p === undefined || p.status === Status.Dead) {
+        this.down({ ref: watcher, monitor: m }, target, 'noproc');
+        return;
+      }
+      (p.watchers ??= new Map()).set(monitorKey(m), {
+        ref: watcher,
+        monitor: m,
+      });
+      return;
+    }
+    const out = this.outbound;
+    if (out !== undefined && out.reachable(target)) out.monitor(target, watcher, m);
+    else this.down({ ref: watcher, monitor: m }, target, 'noproc');
+  }
+
+  /** Removes monitor `key` from `target`. */
+  demonitor(target: AnyRef, key: string): void {
+    if (this.isLocal(target)) {
+      this.rt.procs.get(target.id)?.watchers?.delete(key);
+      return;
+    }
+    const out = this.outbound;
+    if (out !== undefined && out.reachable(target)) out.demonitor(target, key);
+  }
+
+  /** Delivers a DOWN for monitor `w.monitor` on `ref`, which exited with `reason`. */
+  down(w: { ref: AnyRef; monitor: MonitorRef }, ref: AnyRef, reason: ExitReason): void {
+    const to = w.ref;
+    if (!this.isLocal(to)) {
+      const out = this.outbound;
+      if (out !== undefined && out.reachable(to)) out.down(to, w.monitor, ref, reason);
+      return;
+    }
+    if (to.id === 0) {
+      this.rt.externalDown(w.monitor, ref, reason);
+      return;
+    }
+    const p = this.rt.procs.get(to.id);
+    if (p === undefined) return;
+    const key = monitorKey(w.monitor);
+    // A demonitored monitor delivers nothing.
+    if (p.monitoring === undefined || !p.monitoring.delete(key)) return;
+    p.enqueue(INFO, { type: 'DOWN', monitor: w.monitor, ref, reason }, undefined);
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * The runtime of one thread: its process table, names, scheduler, deadlines, events and
+ * logger. There is no module-level runtime state except the ambient pointer in ambient.ts,
+ * so a test can run several runtimes (several "nodes") in one OS process.
+ */
+import { CallTimeoutError } from '../errors.js';
+import type { Clock } from './clock.js';
+import { realClock } from './clock.js';
+import type { Expirable } from './deadlines.js';
+import { Deadlines } from './deadlines.js';
+import type { LifecycleListener, Logger } from './events.js';
+import { EventBus, stderrLogger } from './events.js';
+import type { ExitReason } from './exit-reason.js';
+import { NameTable } from './names.js';
+import { Proc } from './process.js';
+import type { AnyRef, MonitorRef } from './ref.js';
+import { makeRef, monitorKey } from './ref.js';
+import type { Outbound } from './router.js';
+import { Router } from './router.js';
+
+/** Options for a runtime. Every field is optional. */
+export interface RuntimeOptions {
+  /** Node name; defaults to `nonode@nohost`. */
+  node?: string;
+  /** Thread number; 0 (main) by default. Worker hosts set it. */
+  thread?: number;
+  /** Time source; defaults to the real clock. Tests inject a virtual one. */
+  clock?: Clock;
+  /** Where crash and supervisor reports go; defaults to concise stderr lines. */
+  logger?: Logger;
+  /** Messages a process handles before yielding to the event loop; defaults to 512. */
+  drainBudget?: number;
+  /** Clone every same-thread message (structured clone) to catch shared-state bugs; default false. */
+  strictMessages?: boolean;
+}
+
+/** A pending call made from this thread. For local callees it is also the `from` they reply to. */
+export class LocalFrom implements Expirable {
+  settled = false;
+  deadline = 0;
+  /** Set for calls to another thread or node: the id the reply will carry. */
+  callId = 0;
+  constructor(
+    readonly rt: Runtime,
+    readonly resolve: (v: unknown) => void,
+    readonly reject: (e: unknown) => void,
+    readonly target: AnyRef,
+    readonly msg: unknown,
+    readonly timeoutMs: number,
+  ) {}
+
+  expire(): void {
+    this.settled = true;
+    if (this.callId !== 0) this.rt.router.forgetCall(this);
+    this.reject(CallTimeoutError.for(this.target, this.msg, this.timeoutMs));
+  }
+}
+
+/** A call made from another thread or node: the callee's handle for the reply. */
+export interface RemoteFrom {
+  readonly node: string;
+  readonly thread: number;
+  readonly call: number;
+  /** Set by the callee's router once answered. */
+  done?: boolean;
+}
+
+/** The reply handle a `handleCall` receives. Opaque to users; pass it to `GenServer.reply`. */
+export type From = LocalFrom | RemoteFrom;
+
+export class Runtime {
+  readonly node: string;
+  readonly thread: number;
+  readonly clock: Clock;
+  logger: Logger;
+  readonly events = new EventBus();
+  readonly procs = new Map<number, Proc>();
+  readonly names = new NameTable();
+  readonly router: Router;
+  readonly deadlines: Deadlines;
+  readonly drainBudget: number;
+  readonly strictMessages: boolean;
+  /** The process whose callback is running (synchronous part only). */
+  current: Proc | undefined;
+  /** Observable counters: casts to dead processes and messages dropped when a process exited. */
+  readonly stats = { droppedCasts: 0, droppedOnExit: 0 };
+  /** Hooks for the threads/cluster layers. */
+  exitHooks: ((p: Proc) => void)[] = [];
+  /** Stops a process on another thread/node (installed by the threads layer). */
+  remoteStop: ((ref: AnyRef, reason: ExitReason, timeoutMs: number) => Promise<void>) | undefined;
+  /**
+   * Where unique names are decided when the node has several threads (the threads layer
+   * installs it); without it, this thread's table decides.
+   */
+  nameAuthority:
+    | {
+        claim(name: string, ref: AnyRef): Promise<void>;
+        release(name: string, ref: AnyRef): void;
+      }
+    | undefined;
+  /** Starts a thread-subtree child (installed by the threads layer). */
+  threadStarter: ((spec: unknown, parent: AnyRef) => Promise<AnyRef>) | undefined;
+  /** Liveness of a process on another thread/node, from the node's tables. */
+  remoteAlive: ((ref: AnyRef) => boolean) | undefined;
+  private nextId = 1;
+  private nextMonitor = 1;
+  private readonly external = new Map<string, (ref: AnyRef, reason: ExitReason) => void>();
+  private ready: Proc[] = [];
+  private later: Proc[] = [];
+  private tickQueued = false;
+  private laterQueued = false;
+  /** The pseudo-process id 0 stands for "this runtime" as a monitor owner. */
+  readonly selfRef: AnyRef;
+
+  constructor(options: RuntimeOptions = {}) {
+    this.node = options.node ?? 'nonode@nohost';
+    this.thread = options.thread ?? 0;
+    this.clock = options.clock ?? realClock;
+    this.logger = options.logger ?? stderrLogger;
+    this.drainBudget = options.drainBudget ?? 512;
+    this.strictMessages = options.strictMessages ?? false;
+    this.deadlines = new Deadlines(this.clock);
+    this.router = new Router(this);
+    this.selfRef = makeRef(this.node, this.thread, 0);
+  }
+
+  /** Sets the outbound path to other threads/nodes (installed by the threads layer). */
+  setOutbound(outbound: Outbound | undefined): void {
+    this.router.outbound = outbound;
+  }
+
+  /** Creates a process in the Init state. */
+  spawn(): Proc {
+    const id = this.nextId++;
+    const p = new Proc(this, makeRef(this.node, this.thread, id));
+    this.procs.set(id, p);
+    return p;
+  }
+
+  newMonitorRef(): MonitorRef {
+    return {
+      node: this.node,
+      thread: this.thread,
+      monitor: this.nextMonitor++,
+    };
+  }
+
+  /** Subscribes to lifecycle events; returns the unsubscribe function. */
+  onLifecycle(listener: LifecycleListener): () => void {
+    return this.events.on(listener);
+  }
+
+  /**
+   * Watches `ref` from outside any process: `cb` runs once with the exit reason
+   * ('noproc' if it is not alive). Returns a function that cancels the watch.
+   */
+  watch(ref: AnyRef, cb: (ref: AnyRef, reason: ExitReason) => void): () => void {
+    const m = this.newMonitorRef();
+    const key = monitorKey(m);
+    this.external.set(key, cb);
+    this.router.monitor(this.selfRef, m, ref);
+    return () => {
+      if (this.external.delete(key)) this.router.demonitor(ref, key);
+    };
+  }
+
+  /** A DOWN for a monitor owned by the runtime itself. */
+  externalDown(m: MonitorRef, ref: AnyRef, reason: ExitReason): void {
+    const key = monitorKey(m);
+    const cb = this.external.get(key);
+    if (cb === undefined) return;
+    this.external.delete(key);
+    try {
+      cb(ref, reason);
+    } catch (e) {
+      this.logger.warn(`exit watcher threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  onProcessExit(p: Proc): void {
+    for (const h of this.exitHooks) h(p);
+  }
+
+  /** Queues a process to drain its mailbox in this turn's microtask run. */
+  schedule(p: Proc): void {
+    p.scheduled = true;
+    this.ready.push(p);
+    if (!this.tickQueued) {
+      this.tickQueued = true;
+      queueMicrotask(this.runReady);
+    }
+  }
+
+  private readonly runReady = (): void => {
+    const prev = ambient.active;
+    ambient.active = this;
+    const ready = this.ready;
+    const budget = this.drainBudget;
+    // Bound the work done in one microtask run so timers and I/O are never starved.
+    let drains = 0;
+    let i = 0;
+    for (; i < ready.length; i++) {
+      const p = ready[i] as Proc;
+      if (++drains > 4096) break;
+      if (p.drain(budget)) {
+        p.scheduled = true;
+        this.later.push(p);
+      }
+    }
+    for (; i < ready.length; i++) this.later.push(ready[i] as Proc);
+    ready.length = 0;
+    this.tickQueued = false;
+    ambient.active = prev;
+    if (this.later.length > 0 && !this.laterQueued) {
+      this.laterQueued = true;
+      setImmediate(this.runLater);
+    }
+  };
+
+  private readonly runLater = (): void => {
+    this.laterQueued = false;
+    const later = this.later;
+    this.later = [];
+    for (const p of later) {
+      p.scheduled = false;
+      if (p.alive) this.schedule(p);
+    }
+  };
+
+  /** Kills every process and stops timers (tests and thread shutdown). */
+  killAll(reason: ExitReason = 'killed'): void {
+    for (const p of [...this.procs.values()]) p.die(reason);
+    this.deadlines.close();
+  }
+}
+
+/** The runtime whose code is running now; outside drains, the default runtime. */
+export const ambient: {
+  active: Runtime | undefined;
+  fallback: Runtime | undefined;
+} = {
+  active: undefined,
+  fallback: undefined,
+};
+
+/** The runtime API calls act on: the one running now, else the thread's default runtime. */
+export function currentRuntime(): Runtime {
+  const a = ambient.active;
+  if (a !== undefined) return a;
+  if (ambient.fallback === undefined) ambient.fallback = new Runtime();
+  return ambient.fallback;
+}
+
+/** Runs `fn` with `rt` as the current runtime (synchronous part of `fn` only). */
+export function withRuntime<T>(rt: Runtime, fn: () => T): T {
+  const prev = ambient.active;
+  ambient.active = rt;
+  try {
+    return fn();
+  } finally {
+    ambient.active = prev;
+  }
+}
+
+/** Replaces the thread's default runtime (returns the previous one). */
+export function setDefaultRuntime(rt: Runtime | undefined): Runtime | undefined {
+  const prev = ambient.fallback;
+  ambient.fallback = rt;
+  return prev;
+}

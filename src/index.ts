@@ -1,0 +1,73 @@
+/** Spindle's public API. This file only re-exports. */
+export { GenServer } from './behaviours/gen-server/gen-server.js';
+export type {
+  StartOptions,
+  CallOptions,
+  TimerRef,
+  ServerRef,
+} from './behaviours/gen-server/gen-server.js';
+export type {
+  GenServerBehavior,
+  ExitMessage,
+  DownMessage,
+  SystemMessage,
+} from './behaviours/gen-server/behavior.js';
+export {
+  isExitMessage,
+  isDownMessage,
+} from './behaviours/gen-server/behavior.js';
+export { Result } from './behaviours/gen-server/result.js';
+export type { Directive } from './behaviours/gen-server/result.js';
+export { Supervisor } from './behaviours/supervisor/supervisor.js';
+export type { SupervisorRef } from './behaviours/supervisor/supervisor.js';
+export type {
+  ChildSpec,
+  SupervisorOptions,
+  Strategy,
+  RestartType,
+  ThreadSpec,
+} from './behaviours/supervisor/spec.js';
+export type { ChildInfo, ChildCounts } from './behaviours/supervisor/server.js';
+export { Registry, KeyedRegistry } from './behaviours/registry.js';
+export type {
+  RegistryEntry,
+  KeyedRegistryOptions,
+} from './behaviours/registry.js';
+export { Agent } from './behaviours/agent.js';
+export type { AgentRef } from './behaviours/agent.js';
+export { Process } from './behaviours/process.js';
+export type { Ref, AnyRef, MonitorRef } from './core/ref.js';
+export { sameRef, formatRef, isRef } from './core/ref.js';
+export type {
+  Protocol,
+  CallMsg,
+  CastMsg,
+  InfoMsg,
+  ReplyOf,
+} from './core/protocol.js';
+export type { ExitReason } from './core/exit-reason.js';
+export { isNormalExit, isErrorExit, formatReason } from './core/exit-reason.js';
+export type { From, RuntimeOptions } from './core/runtime.js';
+export {
+  Runtime,
+  currentRuntime,
+  withRuntime,
+  setDefaultRuntime,
+} from './core/runtime.js';
+export type { Clock } from './core/clock.js';
+export { realClock } from './core/clock.js';
+export type {
+  Logger,
+  LifecycleEvent,
+  LifecycleListener,
+} from './core/events.js';
+export { stderrLogger, silentLogger } from './core/events.js';
+export * from './errors.js';
+
+import type { LifecycleListener } from './core/events.js';
+import { currentRuntime as rtNow } from './core/runtime.js';
+
+/** Subscribes to lifecycle events (started, crashed, terminated, restarted) of the current runtime. */
+export function onLifecycle(listener: LifecycleListener): () => void {
+  return rtNow().onLifecycle(listener);
+}
