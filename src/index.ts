@@ -71,3 +71,11 @@ import { currentRuntime as rtNow } from './core/runtime.js';
 export function onLifecycle(listener: LifecycleListener): () => void {
   return rtNow().onLifecycle(listener);
 }
+
+// Worker threads: importing the package installs the threads layer.
+import './threads/install.js';
+export { Threads } from './threads/thread-host.js';
+export type { ThreadInfo } from './threads/thread-host.js';
+export { Application } from './threads/application.js';
+export type { RunningApplication, ApplicationOptions } from './threads/application.js';
+export type { SendOptions } from './behaviours/gen-server/gen-server.js';

@@ -59,8 +59,8 @@ function unregister(name: string): boolean {
   const holder = rt.names.get(name);
   if (holder === undefined) return false;
   if (rt.router.isLocal(holder)) rt.procs.get(holder.id)?.registered?.delete(name);
-  if (rt.nameAuthority !== undefined) rt.nameAuthority.release(name, holder);
-  else rt.names.releaseFor(name, holder);
+  // In a worker the table's change hook tells the main thread, which tells every thread.
+  rt.names.releaseFor(name, holder);
   return true;
 }
 

@@ -10,7 +10,7 @@ import { formatRef, sameRef } from './ref.js';
 export class NameTable {
   private readonly byName = new Map<string, AnyRef>();
   /** Called after a local change, so a replicating layer can publish it. */
-  onChange: ((name: string, ref: AnyRef | undefined) => void) | undefined;
+  onChange: ((name: string, ref: AnyRef | undefined, previous: AnyRef | undefined) => void) | undefined;
 
   get(name: string): AnyRef | undefined {
     return this.byName.get(name);
@@ -21,7 +21,7 @@ export class NameTable {
     const holder = this.byName.get(name);
     if (holder !== undefined && !sameRef(holder, ref)) throw new AlreadyRegisteredError(name, formatRef(holder));
     this.byName.set(name, ref);
-    this.onChange?.(name, ref);
+    if (holder === undefined) this.onChange?.(name, ref, undefined);
   }
 
   /** Sets without checks (applying a change decided elsewhere). */
@@ -35,7 +35,7 @@ export class NameTable {
     const holder = this.byName.get(name);
     if (holder === undefined || !sameRef(holder, ref)) return false;
     this.byName.delete(name);
-    this.onChange?.(name, undefined);
+    this.onChange?.(name, undefined, ref);
     return true;
   }
 

@@ -256,6 +256,19 @@ export class Proc {
     rt.onProcessExit(this);
   }
 
+  /** The caller of a queued call from another thread/node gave up: never handle it. */
+  withdrawCall(node: string, thread: number, call: number): void {
+    const s = this.slots;
+    for (let i = this.head; i < s.length; i += 3) {
+      if (s[i] !== CALL) continue;
+      const f = s[i + 2] as { node?: string; thread?: number; call?: number; done?: boolean };
+      if (f.call === call && f.thread === thread && f.node === node) {
+        f.done = true;
+        return;
+      }
+    }
+  }
+
   /** A promise for the exit reason (used by GenServer.stop and external watchers). */
   exited(): Promise<ExitReason> {
     if (this.reason !== undefined) return Promise.resolve(this.reason);

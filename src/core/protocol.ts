@@ -10,7 +10,9 @@
  * ```
  *
  * `call` is a union of `[message, reply]` pairs, so `GenServer.call(ref, 'get')` has type
- * `Promise<number>` and a message outside the union fails to compile.
+ * `Promise<number>` and a message outside the union fails to compile. A protocol without a
+ * `cast` field accepts no casts; without `info`, any info message. The base `Protocol`
+ * (an untyped ref) accepts anything and replies `unknown`.
  */
 
 /** A server's message protocol. Every field is optional. */
@@ -21,10 +23,10 @@ export interface Protocol {
 }
 
 /** Messages accepted by `call`. */
-export type CallMsg<P extends Protocol> = P['call'] extends readonly [infer M, unknown] ? M : never;
+export type CallMsg<P extends Protocol> = 'call' extends keyof P ? (NonNullable<P['call']> extends readonly [infer M, unknown] ? M : never) : never;
 
 /** The reply type for call message `M`. */
-export type ReplyOf<P extends Protocol, M> = P['call'] extends infer C
+export type ReplyOf<P extends Protocol, M> = NonNullable<P['call']> extends infer C
   ? C extends readonly [infer Msg, infer R]
     ? [M] extends [Msg]
       ? R
@@ -33,10 +35,10 @@ export type ReplyOf<P extends Protocol, M> = P['call'] extends infer C
   : never;
 
 /** Every reply type of the protocol (what `handleCall` may return). */
-export type AnyReply<P extends Protocol> = P['call'] extends readonly [unknown, infer R] ? R : never;
+export type AnyReply<P extends Protocol> = NonNullable<P['call']> extends readonly [unknown, infer R] ? R : never;
 
 /** Messages accepted by `cast`. */
-export type CastMsg<P extends Protocol> = unknown extends P['cast'] ? never : P['cast'];
+export type CastMsg<P extends Protocol> = 'cast' extends keyof P ? P['cast'] : never;
 
 /** User messages accepted by `send` / `handleInfo`. */
-export type InfoMsg<P extends Protocol> = unknown extends P['info'] ? unknown : P['info'];
+export type InfoMsg<P extends Protocol> = 'info' extends keyof P ? P['info'] : unknown;

@@ -18,7 +18,7 @@ import { LocalFrom } from './runtime.js';
  */
 export interface Outbound {
   /** A call/cast/info for a process elsewhere. `from` is set for calls. Throws if `msg` cannot cross. */
-  deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined): void;
+  deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined, transfer?: readonly Transferable[]): void;
   /** A reply (or error) to a caller elsewhere. */
   reply(to: RemoteFrom, ok: boolean, value: unknown): void;
   /** The caller gave up (timeout): drop the call if not started. */
@@ -33,6 +33,9 @@ export interface Outbound {
   reachable(ref: AnyRef): boolean;
 }
 
+/** Objects moved (not copied) to another thread: ArrayBuffers, MessagePorts. */
+export type Transferable = ArrayBuffer | { close(): void };
+
 export class Router {
   outbound: Outbound | undefined;
   /** Calls this thread made to other threads/nodes, by call id, awaiting a reply. */
@@ -46,7 +49,7 @@ export class Router {
   }
 
   /** Delivers a cast or info message. Never throws for a dead target: counts the drop instead. */
-  send(to: AnyRef, kind: typeof CAST | typeof INFO, msg: unknown): void {
+  send(to: AnyRef, kind: typeof CAST | typeof INFO, msg: unknown, transfer?: readonly Transferable[]): void {
     const rt = this.rt;
     if (to.thread === rt.thread && to.node === rt.node) {
       const p = rt.procs.get(to.id);
@@ -62,7 +65,7 @@ export class Router {
       this.dropped(to, 'unreachable');
       return;
     }
-    out.deliver(to, kind, msg, undefined);
+    out.deliver(to, kind, msg, undefined, transfer);
   }
 
   private dropped(to: AnyRef, why: string): void {
@@ -72,7 +75,7 @@ export class Router {
   }
 
   /** Starts a call; the promise always settles: reply, typed error, or CallTimeoutError. */
-  call(to: AnyRef, msg: unknown, timeoutMs: number): Promise<unknown> {
+  call(to: AnyRef, msg: unknown, timeoutMs: number, transfer?: readonly Transferable[]): Promise<unknown> {
     const rt = this.rt;
     return new Promise((resolve, reject) => {
       const from = new LocalFrom(rt, resolve, reject, to, msg, timeoutMs);
@@ -92,11 +95,7 @@ export class Router {
         from.callId = this.nextCall++;
         this.outgoing.set(from.callId, from);
         try {
-          out.deliver(to, CALL, msg, {
-            node: rt.node,
-            thread: rt.thread,
-            call: from.callId,
-          });
+          out.deliver(to, CALL, msg, { node: rt.node, thread: rt.thread, call: from.callId }, transfer);
         } catch (e) {
           this.outgoing.delete(from.callId);
           reject(e);

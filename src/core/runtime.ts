@@ -95,16 +95,13 @@ export class Runtime {
   nameAuthority:
     | {
         claim(name: string, ref: AnyRef): Promise<void>;
-        release(name: string, ref: AnyRef): void;
       }
     | undefined;
-  /** Starts a thread-subtree child (installed by the threads layer). */
-  threadStarter: ((spec: unknown, parent: AnyRef) => Promise<AnyRef>) | undefined;
   /** Liveness of a process on another thread/node, from the node's tables. */
   remoteAlive: ((ref: AnyRef) => boolean) | undefined;
   private nextId = 1;
   private nextMonitor = 1;
-  private readonly external = new Map<string, (ref: AnyRef, reason: ExitReason) => void>();
+  private readonly external = new Map<string, { target: AnyRef; cb: (ref: AnyRef, reason: ExitReason) => void }>();
   private ready: Proc[] = [];
   private later: Proc[] = [];
   private tickQueued = false;
@@ -157,7 +154,7 @@ export class Runtime {
   watch(ref: AnyRef, cb: (ref: AnyRef, reason: ExitReason) => void): () => void {
     const m = this.newMonitorRef();
     const key = monitorKey(m);
-    this.external.set(key, cb);
+    this.external.set(key, { target: ref, cb });
     this.router.monitor(this.selfRef, m, ref);
     return () => {
       if (this.external.delete(key)) this.router.demonitor(ref, key);
@@ -167,13 +164,22 @@ export class Runtime {
   /** A DOWN for a monitor owned by the runtime itself. */
   externalDown(m: MonitorRef, ref: AnyRef, reason: ExitReason): void {
     const key = monitorKey(m);
-    const cb = this.external.get(key);
-    if (cb === undefined) return;
+    const w = this.external.get(key);
+    if (w === undefined) return;
     this.external.delete(key);
     try {
-      cb(ref, reason);
+      w.cb(ref, reason);
     } catch (e) {
       this.logger.warn(`exit watcher threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Fires external watches whose target matches (its thread or node died). */
+  externalThreadDown(pred: (ref: AnyRef) => boolean, reason: ExitReason): void {
+    for (const [key, w] of [...this.external]) {
+      if (!pred(w.target)) continue;
+      const monitor = Number(key.slice(key.lastIndexOf('/m') + 2));
+      this.externalDown({ node: this.node, thread: this.thread, monitor }, w.target, reason);
     }
   }
 
@@ -233,6 +239,12 @@ export class Runtime {
     this.deadlines.close();
   }
 }
+
+/**
+ * Higher layers plug in here once, at import (wiring, not state): the threads layer sets
+ * `threadStarter` so supervisors in any runtime can start thread-subtree children.
+ */
+export const layers: { threadStarter?: (rt: Runtime, spec: unknown, parent: AnyRef) => Promise<AnyRef> } = {};
 
 /** The runtime whose code is running now; outside drains, the default runtime. */
 export const ambient: {

@@ -17,12 +17,14 @@
 import { InitFailedError, InitTimeoutError, InvalidArgumentError, NoProcessError, NotInProcessError } from '../../errors.js';
 import type { ExitReason } from '../../core/exit-reason.js';
 import { exitReasonProblem } from '../../core/exit-reason.js';
+import type { Proc } from '../../core/process.js';
 import { CAST, INFO, Status } from '../../core/process.js';
 import type { CallMsg, CastMsg, InfoMsg, Protocol, ReplyOf } from '../../core/protocol.js';
 import type { AnyRef, Ref } from '../../core/ref.js';
 import { formatRef, isRef } from '../../core/ref.js';
 import type { From, Runtime } from '../../core/runtime.js';
 import { currentRuntime } from '../../core/runtime.js';
+import type { Transferable } from '../../core/router.js';
 import type { GenServerBehavior } from './behavior.js';
 import { Engine } from './engine.js';
 import type { Directive } from './result.js';
@@ -48,9 +50,18 @@ export interface StartOptions<A = undefined> {
 }
 
 /** Options for {@link GenServer.call}. */
-export interface CallOptions {
+export interface CallOptions extends SendOptions {
   /** Milliseconds to wait for the reply; default 5000. `Infinity` waits forever. */
   timeout?: number;
+}
+
+/** Options for messages that may cross a thread boundary. */
+export interface SendOptions {
+  /**
+   * ArrayBuffers (or MessagePorts) to move to the receiving thread instead of copying; the
+   * sender loses access to them. Ignored within one thread (messages pass by reference).
+   */
+  transfer?: readonly Transferable[];
 }
 
 /** A timer made by {@link GenServer.sendAfter}. */
@@ -94,22 +105,47 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
   const p = rt.spawn();
   const engine = new Engine(p, behavior, shutdownTimeout);
   p.server = engine;
-  if (options.name !== undefined) {
-    try {
-      rt.names.claim(options.name, p.ref);
-    } catch (e) {
-      rt.procs.delete(p.ref.id);
-      p.status = Status.Dead;
-      return Promise.reject(e);
-    }
-    p.name = options.name;
-    p.registered = new Set([options.name]);
-  }
   if (options.trapExit === true) p.trapExit = true;
   if (options.link !== undefined) {
     p.parent = options.link;
     rt.router.link(p.ref, options.link);
   }
+  if (options.name !== undefined) {
+    if (rt.nameAuthority !== undefined) {
+      // In a worker thread the main thread decides who wins a name.
+      const name = options.name;
+      return rt.nameAuthority.claim(name, p.ref).then(
+        () => {
+          p.name = name;
+          p.registered = new Set([name]);
+          return boot(rt, p, engine, behavior, options, initTimeout);
+        },
+        (e) => {
+          p.die('normal');
+          throw e;
+        },
+      );
+    }
+    try {
+      rt.names.claim(options.name, p.ref);
+    } catch (e) {
+      p.die('normal');
+      return Promise.reject(e);
+    }
+    p.name = options.name;
+    p.registered = new Set([options.name]);
+  }
+  return boot(rt, p, engine, behavior, options, initTimeout);
+}
+
+function boot<S, P extends Protocol, A>(
+  rt: Runtime,
+  p: Proc,
+  engine: Engine,
+  behavior: GenServerBehavior<S, P, A>,
+  options: StartOptions<A>,
+  initTimeout: number,
+): Promise<Ref<P>> {
   const label = options.name === undefined ? formatRef(p.ref) : `${formatRef(p.ref)} (${options.name})`;
 
   const prev = rt.current;
@@ -157,7 +193,7 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
   return err === undefined ? Promise.resolve(p.ref as Ref<P>) : Promise.reject(err);
 }
 
-function finishInit(p: import('../../core/process.js').Proc, engine: Engine, r: unknown, label: string): Error | undefined {
+function finishInit(p: Proc, engine: Engine, r: unknown, label: string): Error | undefined {
   if (isDirective(r)) {
     const d = r as Directive<unknown>;
     const kind = directiveKind(d);
@@ -191,7 +227,7 @@ function finishInit(p: import('../../core/process.js').Proc, engine: Engine, r: 
   return undefined;
 }
 
-function events(p: import('../../core/process.js').Proc): void {
+function events(p: Proc): void {
   const rt = p.rt;
   if (rt.events.active) rt.events.emit({ type: 'started', ref: p.ref, name: p.name }, rt.logger);
 }
@@ -206,10 +242,10 @@ function call<P extends Protocol, M extends CallMsg<P>>(ref: ServerRef<P>, msg: 
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) return Promise.reject(new NoProcessError(String(ref)));
-  return rt.router.call(target, msg, timeout) as Promise<ReplyOf<P, M>>;
+  return rt.router.call(target, msg, timeout, options?.transfer) as Promise<ReplyOf<P, M>>;
 }
 
-function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>): void {
+function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>, options?: SendOptions): void {
   checkRef(ref, 'GenServer.cast');
   const rt = currentRuntime();
   const target = resolve(rt, ref);
@@ -217,10 +253,10 @@ function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>): void {
     rt.stats.droppedCasts++;
     return;
   }
-  rt.router.send(target, CAST, msg);
+  rt.router.send(target, CAST, msg, options?.transfer);
 }
 
-function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>): void {
+function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>, options?: SendOptions): void {
   checkRef(ref, 'GenServer.send');
   const rt = currentRuntime();
   const target = resolve(rt, ref);
@@ -228,7 +264,7 @@ function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>): void {
     rt.stats.droppedCasts++;
     return;
   }
-  rt.router.send(target, INFO, msg);
+  rt.router.send(target, INFO, msg, options?.transfer);
 }
 
 /** Replies to a call answered later (the handler returned `Result.noreply`). */

@@ -10,7 +10,7 @@ import { formatReason, isNormalExit } from '../../core/exit-reason.js';
 import type { AnyRef } from '../../core/ref.js';
 import { formatRef, isRef, sameRef } from '../../core/ref.js';
 import type { Runtime } from '../../core/runtime.js';
-import { currentRuntime } from '../../core/runtime.js';
+import { currentRuntime, layers } from '../../core/runtime.js';
 import type { ExitMessage, GenServerBehavior } from '../gen-server/behavior.js';
 import { isExitMessage } from '../gen-server/behavior.js';
 import { GenServer } from '../gen-server/gen-server.js';
@@ -96,13 +96,13 @@ async function startOne(s: SupState, spec: ChildSpec, args: unknown): Promise<An
   if (spec.behavior !== undefined) return GenServer.start(spec.behavior, { ...spec.options, link: parent });
   if (spec.supervisor !== undefined) return startSupervisor(spec.supervisor, parent);
   if (spec.thread !== undefined) {
-    const starter = s.rt.threadStarter;
+    const starter = layers.threadStarter;
     if (starter === undefined)
       throw new InvalidArgumentError(
         `child spec ${JSON.stringify(spec.id)}`,
         'thread children need the threads layer (import from "spindle")',
       );
-    return starter(spec, parent);
+    return starter(s.rt, spec, parent);
   }
   const ref = await (spec.start as (a: unknown) => Promise<AnyRef>)(args);
   if (!isRef(ref)) throw new InvalidArgumentError(`start of child ${JSON.stringify(spec.id)}`, 'expected it to resolve with a ref');

@@ -1,0 +1,271 @@
+/**
+ * The links of one thread to the other threads of its node: one {@link Channel} per peer
+ * thread, the {@link Outbound} the router uses for refs elsewhere, and the decoder that feeds
+ * incoming frames back into the router. Main and workers use the same class; only the
+ * control frames (CTL) differ, and those go to `onControl`.
+ */
+import { NotCloneableError, RuntimeClosedError, ThreadExitError, deserializeError } from '../errors.js';
+import type { ExitReason } from '../core/exit-reason.js';
+import { CALL, CAST, INFO } from '../core/process.js';
+import type { AnyRef, MonitorRef } from '../core/ref.js';
+import { formatRef, makeRef } from '../core/ref.js';
+import type { Outbound } from '../core/router.js';
+import type { RemoteFrom, Runtime } from '../core/runtime.js';
+import { ambient } from '../core/runtime.js';
+import { findUncloneable } from '../transport/cloneable.js';
+import type { WireReason } from '../transport/frames.js';
+import { FRAME, Tag, decodeReason, encodeReason } from '../transport/frames.js';
+import type { Transferable, Transport } from '../transport/transport.js';
+import { Channel } from '../transport/transport.js';
+
+/** Options a sender may attach to a message crossing threads. */
+export interface SendOptions {
+  /** ArrayBuffers to transfer instead of copy (the sender loses access to them). */
+  transfer?: readonly Transferable[];
+}
+
+export class ThreadLinks implements Outbound {
+  private readonly channels = new Map<number, Channel>();
+  /** Threads known to be dead: calls to them fail at once. */
+  private readonly dead = new Map<number, ExitReason>();
+  /** Control frames (thread management) from peer `thread`. */
+  onControl: ((thread: number, payload: unknown) => void) | undefined;
+  /** A peer's channel closed (its thread ended). */
+  onPeerClosed: ((thread: number) => void) | undefined;
+
+  constructor(readonly rt: Runtime) {
+    rt.setOutbound(this);
+    rt.remoteStop = (ref, reason, timeoutMs) => this.stopRemote(ref, reason, timeoutMs);
+    rt.remoteAlive = (ref) => this.reachable(ref);
+  }
+
+  /** Attaches the transport to peer `thread`. */
+  connect(thread: number, transport: Transport): void {
+    const ch = new Channel(transport);
+    ch.onFrameError = (frame, err) => this.frameFailed(thread, frame, err);
+    this.channels.set(thread, ch);
+    this.dead.delete(thread);
+    transport.onBatch((batch) => this.receive(thread, batch));
+    transport.onClose(() => {
+      if (this.channels.get(thread) === ch) this.channels.delete(thread);
+      this.onPeerClosed?.(thread);
+    });
+  }
+
+  /** Closes every channel (thread shutdown). */
+  closeAll(): void {
+    for (const ch of this.channels.values()) ch.close();
+    this.channels.clear();
+  }
+
+  /** Flushes every channel now (before a worker exits). */
+  flushAll(): void {
+    for (const ch of this.channels.values()) ch.flush();
+  }
+
+  threads(): number[] {
+    return [...this.channels.keys()];
+  }
+
+  /** Sends a control payload to `thread`. */
+  control(thread: number, payload: unknown, transfer?: readonly Transferable[]): boolean {
+    return this.channels.get(thread)?.write(Tag.CTL, 0, payload, 0, transfer) ?? false;
+  }
+
+  // --- Outbound -------------------------------------------------------------------------
+
+  reachable(ref: AnyRef): boolean {
+    return ref.node === this.rt.node && this.channels.has(ref.thread);
+  }
+
+  deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined, transfer?: readonly Transferable[]): void {
+    const ch = this.channel(to);
+    const problem = findUncloneable(msg);
+    if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, formatRef(to));
+    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, (from as RemoteFrom).call, transfer);
+    else ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, transfer);
+  }
+
+  reply(to: RemoteFrom, ok: boolean, value: unknown): void {
+    const ch = this.channels.get(to.thread);
+    if (ch === undefined) return;
+    if (ok) {
+      const problem = findUncloneable(value, 'reply');
+      if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, `${to.node}/${to.thread}`);
+    }
+    ch.write(ok ? Tag.REPLY_OK : Tag.REPLY_ERR, 0, value, to.call);
+  }
+
+  cancel(to: AnyRef, call: { call: number }): void {
+    this.channels.get(to.thread)?.write(Tag.CANCEL, to.id, call.call, 0);
+  }
+
+  exit(to: AnyRef, from: AnyRef, reason: ExitReason, viaLink: boolean): void {
+    this.channels.get(to.thread)?.write(viaLink ? Tag.EXIT_LINK : Tag.EXIT, to.id, from, encodeReason(reason));
+  }
+
+  link(to: AnyRef, from: AnyRef): void {
+    this.channels.get(to.thread)?.write(Tag.LINK, to.id, from, 0);
+  }
+
+  unlink(to: AnyRef, from: AnyRef): void {
+    this.channels.get(to.thread)?.write(Tag.UNLINK, to.id, from, 0);
+  }
+
+  monitor(to: AnyRef, watcher: AnyRef, m: MonitorRef): void {
+    this.channels.get(to.thread)?.write(Tag.MONITOR, to.id, watcher, m);
+  }
+
+  demonitor(to: AnyRef, key: string): void {
+    this.channels.get(to.thread)?.write(Tag.DEMONITOR, to.id, key, 0);
+  }
+
+  down(to: AnyRef, m: MonitorRef, ref: AnyRef, reason: ExitReason): void {
+    this.channels.get(to.thread)?.write(Tag.DOWN, to.id, { monitor: m, ref }, encodeReason(reason));
+  }
+
+  private channel(to: AnyRef): Channel {
+    const ch = this.channels.get(to.thread);
+    if (ch === undefined) throw new RuntimeClosedError(`send to ${formatRef(to)}`);
+    return ch;
+  }
+
+  /** Graceful stop of a process on another thread: STOP frame, then a kill after the timeout. */
+  private stopRemote(ref: AnyRef, reason: ExitReason, timeoutMs: number): Promise<void> {
+    const rt = this.rt;
+    return new Promise<void>((resolve) => {
+      let timer: unknown;
+      rt.watch(ref, () => {
+        if (timer !== undefined) rt.clock.clearTimeout(timer);
+        resolve();
+      });
+      this.channels.get(ref.thread)?.write(Tag.STOP, ref.id, encodeReason(reason), 0);
+      if (timeoutMs !== Number.POSITIVE_INFINITY) {
+        timer = rt.clock.setTimeout(() => rt.router.exitSignal(ref, rt.selfRef, 'killed', false), timeoutMs);
+      }
+    });
+  }
+
+  /** A frame could not be posted (e.g. not cloneable after all): fail what waits on it. */
+  private frameFailed(thread: number, frame: unknown[], err: unknown): void {
+    const tag = frame[0] as number;
+    const to = makeRef(this.rt.node, thread, frame[1] as number);
+    if (tag === Tag.CALL) {
+      this.rt.router.settleOutgoing(frame[3] as number, false, new NotCloneableError('message', String(err), formatRef(to)));
+      return;
+    }
+    this.rt.stats.droppedCasts++;
+    this.rt.logger.error(`message to ${formatRef(to)} could not be sent: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  // --- Incoming ---------------------------------------------------------------------------
+
+  private receive(thread: number, batch: unknown[]): void {
+    const rt = this.rt;
+    const router = rt.router;
+    const procs = rt.procs;
+    const node = rt.node;
+    const prev = ambient.active;
+    ambient.active = rt;
+    try {
+      for (let i = 0; i + 3 < batch.length; i += FRAME) {
+        const tag = batch[i] as number;
+        const to = batch[i + 1] as number;
+        const a = batch[i + 2];
+        const b = batch[i + 3];
+        switch (tag) {
+          case Tag.CAST:
+          case Tag.INFO: {
+            const p = procs.get(to);
+            if (p === undefined) rt.stats.droppedCasts++;
+            else p.enqueue(tag === Tag.CAST ? CAST : INFO, a, undefined);
+            break;
+          }
+          case Tag.CALL:
+            router.deliverRemoteCall(makeRef(node, rt.thread, to), a, { node, thread, call: b as number });
+            break;
+          case Tag.REPLY_OK:
+            router.settleOutgoing(b as number, true, a);
+            break;
+          case Tag.REPLY_ERR:
+            router.settleOutgoing(b as number, false, deserializeError(a as never));
+            break;
+          case Tag.CANCEL:
+            procs.get(to)?.withdrawCall(node, thread, a as number);
+            break;
+          case Tag.EXIT:
+          case Tag.EXIT_LINK:
+            procs.get(to)?.exitSignal(a as AnyRef, decodeReason(b as WireReason), tag === Tag.EXIT_LINK);
+            break;
+          case Tag.LINK:
+            router.linkArrived(makeRef(node, rt.thread, to), a as AnyRef);
+            break;
+          case Tag.UNLINK:
+            router.unlinkArrived(makeRef(node, rt.thread, to), a as AnyRef);
+            break;
+          case Tag.MONITOR:
+            router.monitorArrived(makeRef(node, rt.thread, to), a as AnyRef, b as MonitorRef);
+            break;
+          case Tag.DEMONITOR:
+            router.demonitor(makeRef(node, rt.thread, to), a as string);
+            break;
+          case Tag.DOWN: {
+            const d = a as { monitor: MonitorRef; ref: AnyRef };
+            router.down({ ref: makeRef(node, rt.thread, to), monitor: d.monitor }, d.ref, decodeReason(b as WireReason));
+            break;
+          }
+          case Tag.STOP:
+            procs.get(to)?.requestStop(decodeReason(a as WireReason));
+            break;
+          case Tag.CTL:
+            this.onControl?.(thread, a);
+            break;
+          default:
+            rt.logger.warn(`thread ${rt.thread}: unknown frame tag ${String(tag)} from thread ${thread}; dropped`);
+        }
+      }
+    } finally {
+      ambient.active = prev;
+    }
+  }
+
+  // --- Thread death -------------------------------------------------------------------------
+
+  /**
+   * Thread `thread` of this node died with `reason`: fail calls to it at once, fire links
+   * and monitors of local processes on its processes, drop its names from the local table.
+   */
+  threadDown(thread: number, reason: ExitReason): void {
+    const rt = this.rt;
+    this.dead.set(thread, reason);
+    const ch = this.channels.get(thread);
+    this.channels.delete(thread);
+    ch?.close();
+    const onThread = (r: AnyRef) => r.node === rt.node && r.thread === thread;
+    rt.router.failOutgoing(onThread, reason);
+    for (const p of [...rt.procs.values()]) {
+      if (p.links !== undefined) {
+        for (const r of [...p.links.values()]) if (onThread(r)) p.exitSignal(r, reason, true);
+      }
+      if (p.monitoring !== undefined) {
+        for (const [key, target] of [...p.monitoring]) {
+          if (!onThread(target)) continue;
+          const parts = key.split('/m');
+          const monitor: MonitorRef = { node: rt.node, thread: rt.thread, monitor: Number(parts[parts.length - 1]) };
+          rt.router.down({ ref: p.ref, monitor }, target, reason);
+        }
+      }
+      if (p.watchers !== undefined) {
+        for (const [key, w] of [...p.watchers]) if (onThread(w.ref)) p.watchers.delete(key);
+      }
+    }
+    rt.externalThreadDown(onThread, reason);
+    rt.names.dropWhere(onThread);
+  }
+}
+
+/** The exit reason of every process on a thread that died. */
+export function threadReason(thread: number, kind: ConstructorParameters<typeof ThreadExitError>[1], detail: string, cause?: unknown): ExitReason {
+  return { error: new ThreadExitError(thread, kind, detail, cause) };
+}
+

@@ -1,0 +1,32 @@
+/** What the main thread hands a new worker (workerData), and the control payloads to workers. */
+import type { MessagePort } from 'node:worker_threads';
+import type { AnyRef } from '../core/ref.js';
+import type { SerializedError } from '../errors.js';
+import type { WireReason } from '../transport/frames.js';
+
+export interface WorkerBoot {
+  readonly node: string;
+  readonly thread: number;
+  /** The host process on the main thread that owns this worker. */
+  readonly host: AnyRef;
+  /** URL of worker-main (.ts from source, .js when built). */
+  readonly bootUrl: string;
+  /** Register tsx before importing (TypeScript runtime or user module). */
+  readonly useTsx: boolean;
+  readonly module: string;
+  readonly export: string;
+  readonly args: unknown;
+  readonly beatMs: number;
+  /** Direct channels to the threads that already exist. */
+  readonly peers: { thread: number; port: MessagePort }[];
+  /** The node-wide names at spawn time; later changes arrive as control frames. */
+  readonly names: [string, AnyRef][];
+}
+
+/** Control payloads the main thread sends to a worker. */
+export type WorkerControl =
+  | { op: 'peer'; thread: number; port: MessagePort }
+  | { op: 'name'; name: string; ref: AnyRef | undefined }
+  | { op: 'claim_reply'; req: number; error?: SerializedError }
+  | { op: 'thread_down'; thread: number; reason: WireReason }
+  | { op: 'stop' };

@@ -1,0 +1,111 @@
+/**
+ * Inside a worker thread: builds the thread's runtime, connects it to the main thread and to
+ * its peers, mirrors the node-wide names, beats for the watchdog, loads the user's module
+ * and starts the subtree's root supervisor. When the root exits, the thread ends.
+ * Loaded by workers/thread-worker.mjs.
+ */
+import { parentPort } from 'node:worker_threads';
+import { deserializeError, InvalidArgumentError, serializeError } from '../errors.js';
+import type { Logger } from '../core/events.js';
+import type { AnyRef } from '../core/ref.js';
+import { Runtime, setDefaultRuntime } from '../core/runtime.js';
+import { Supervisor } from '../behaviours/supervisor/supervisor.js';
+import type { SupervisorOptions } from '../behaviours/supervisor/spec.js';
+import { decodeReason, encodeReason } from '../transport/frames.js';
+import { MessagePortTransport } from '../transport/message-port.js';
+import { ThreadLinks } from './links.js';
+import type { WorkerBoot, WorkerControl } from './protocol.js';
+import './install.js';
+
+export async function bootWorker(data: WorkerBoot): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error('bootWorker must run in a worker thread');
+  let links!: ThreadLinks;
+  // Reports go to the main thread's logger, so one pluggable logger sees the whole node.
+  const logger: Logger = {
+    error: (message) => links.control(0, { op: 'log', level: 'error', message }),
+    warn: (message) => links.control(0, { op: 'log', level: 'warn', message }),
+    info: (message) => links.control(0, { op: 'log', level: 'info', message }),
+  };
+  const rt = new Runtime({ node: data.node, thread: data.thread, logger });
+  setDefaultRuntime(rt);
+  links = new ThreadLinks(rt);
+  links.connect(0, new MessagePortTransport(port));
+  for (const p of data.peers) links.connect(p.thread, new MessagePortTransport(p.port));
+  for (const [name, ref] of data.names) rt.names.put(name, ref);
+
+  let nextReq = 1;
+  const claims = new Map<number, { resolve: () => void; reject: (e: unknown) => void; name: string; ref: AnyRef }>();
+  rt.nameAuthority = {
+    claim: (name, ref) =>
+      new Promise<void>((resolve, reject) => {
+        const req = nextReq++;
+        claims.set(req, { resolve, reject, name, ref });
+        links.control(0, { op: 'claim', req, name, ref });
+      }),
+  };
+  rt.names.onChange = (name, ref, previous) => {
+    if (ref === undefined && previous !== undefined) links.control(0, { op: 'release', name, ref: previous });
+  };
+
+  let root: AnyRef | undefined;
+  let stopping = false;
+  const finish = (): void => {
+    clearInterval(beat);
+    links.flushAll();
+    // Let the last frames leave before the thread ends.
+    setImmediate(() => process.exit(0));
+  };
+
+  links.onControl = (_thread, payload) => {
+    const c = payload as WorkerControl;
+    switch (c.op) {
+      case 'peer':
+        links.connect(c.thread, new MessagePortTransport(c.port));
+        break;
+      case 'name':
+        rt.names.put(c.name, c.ref);
+        break;
+      case 'claim_reply': {
+        const pending = claims.get(c.req);
+        if (pending === undefined) break;
+        claims.delete(c.req);
+        if (c.error === undefined) {
+          rt.names.put(pending.name, pending.ref);
+          pending.resolve();
+        } else pending.reject(deserializeError(c.error));
+        break;
+      }
+      case 'thread_down':
+        links.threadDown(c.thread, decodeReason(c.reason));
+        break;
+      case 'stop':
+        stopping = true;
+        if (root === undefined) finish();
+        else void Supervisor.stop(root as never, 'shutdown').catch(() => finish());
+        break;
+    }
+  };
+
+  const beat = setInterval(() => links.control(0, { op: 'hb' }), data.beatMs);
+
+  try {
+    const mod = (await import(data.module)) as Record<string, unknown>;
+    const fn = mod[data.export];
+    if (typeof fn !== 'function') {
+      throw new InvalidArgumentError('thread.export', `${data.module} has no function export ${JSON.stringify(data.export)}`);
+    }
+    const options = (await fn(data.args)) as SupervisorOptions;
+    root = await Supervisor.start(options);
+  } catch (e) {
+    links.control(0, { op: 'boot_failed', error: serializeError(e) });
+    finish();
+    return;
+  }
+  rt.watch(root, (_ref, reason) => {
+    links.control(0, { op: 'root_exit', reason: encodeReason(reason) });
+    finish();
+  });
+  links.control(0, { op: 'ready', root });
+  if (stopping) void Supervisor.stop(root as never, 'shutdown');
+}

@@ -1,0 +1,104 @@
+/**
+ * The Transport seam: an adapter only posts and receives batches (arrays of frame words,
+ * see frames.ts) and reports close. Batching, routing and every decision live above it.
+ * MessagePort, the in-memory loopback and (later) TCP implement this one interface, and one
+ * conformance suite runs against each.
+ */
+
+/** A transferable object (ArrayBuffer, MessagePort). */
+export type Transferable = ArrayBuffer | import('node:worker_threads').MessagePort;
+
+export interface Transport {
+  /** Posts one batch. Throws if the batch cannot be cloned (the channel then retries frame by frame). */
+  post(batch: unknown[], transfer?: readonly Transferable[]): void;
+  /** Installs the receiver of incoming batches. */
+  onBatch(handler: (batch: unknown[]) => void): void;
+  /** Installs the close handler: called once when either side closes. */
+  onClose(handler: () => void): void;
+  /** Closes this end. */
+  close(): void;
+}
+
+/**
+ * Eager per-destination batching (DESIGN.md §4): with nothing pending a frame is posted at
+ * once; frames written later in the same turn are coalesced and posted together at the end
+ * of the turn (or as soon as a batch is full). Never "always wait, then flush": that turns
+ * a stream into lock-step rounds.
+ */
+export class Channel {
+  private buf: unknown[] | undefined;
+  private transfer: Transferable[] | undefined;
+  private closed = false;
+  /** Frames whose batch could not be posted, one by one, with the error (e.g. DataCloneError). */
+  onFrameError: ((frame: unknown[], error: unknown) => void) | undefined;
+
+  constructor(
+    readonly transport: Transport,
+    private readonly maxWords = 1024,
+  ) {
+    transport.onClose(() => {
+      this.closed = true;
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Appends one frame. Returns false if the channel is closed (nothing sent). */
+  write(tag: number, to: number, a: unknown, b: unknown, transfer?: readonly Transferable[]): boolean {
+    if (this.closed) return false;
+    const buf = this.buf;
+    if (buf === undefined) {
+      this.buf = [];
+      queueMicrotask(this.flush);
+      this.postSafely([tag, to, a, b], transfer);
+      return true;
+    }
+    buf.push(tag, to, a, b);
+    if (transfer !== undefined && transfer.length > 0) (this.transfer ??= []).push(...transfer);
+    if (buf.length >= this.maxWords) {
+      const t = this.transfer;
+      this.buf = [];
+      this.transfer = undefined;
+      this.postSafely(buf, t);
+    }
+    return true;
+  }
+
+  /** Posts what is pending now. */
+  readonly flush = (): void => {
+    const buf = this.buf;
+    const t = this.transfer;
+    this.buf = undefined;
+    this.transfer = undefined;
+    if (buf !== undefined && buf.length > 0 && !this.closed) this.postSafely(buf, t);
+  };
+
+  close(): void {
+    this.flush();
+    if (this.closed) return;
+    this.closed = true;
+    this.transport.close();
+  }
+
+  private postSafely(batch: unknown[], transfer: readonly Transferable[] | undefined): void {
+    try {
+      this.transport.post(batch, transfer);
+    } catch (e) {
+      if (batch.length === 4) {
+        this.onFrameError?.(batch, e);
+        return;
+      }
+      // One frame spoiled the batch: send the others, report the bad ones.
+      for (let i = 0; i < batch.length; i += 4) {
+        const frame = batch.slice(i, i + 4);
+        try {
+          this.transport.post(frame, transfer?.filter((x) => frame.includes(x)) ?? []);
+        } catch (err) {
+          this.onFrameError?.(frame, err);
+        }
+      }
+    }
+  }
+}
