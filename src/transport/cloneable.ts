@@ -2,7 +2,10 @@
  * Finds the first value in a message that cannot cross a thread or node with its meaning
  * intact: functions and symbols (structured clone throws), and class instances (clone would
  * silently drop their prototype and methods). Returns the path of that field, or undefined.
- * Cost is one walk of the object graph; primitives return at once.
+ *
+ * This runs on every message that leaves the thread, so the common case is kept cheap:
+ * primitives return at once, no path strings are built unless a problem is found, and the
+ * cycle guard is only allocated once the walk goes deeper than one level.
  */
 const CLONEABLE_PROTOS = new Set<unknown>([
   Object.prototype,
@@ -26,62 +29,79 @@ export interface CloneProblem {
   readonly valueType: string;
 }
 
+/** A problem found deep in the graph; the path is assembled while unwinding. */
+interface Found {
+  segments: string[];
+  valueType: string;
+}
+
 export function findUncloneable(value: unknown, root = 'message'): CloneProblem | undefined {
   const t = typeof value;
   if (t === 'function') return { path: root, valueType: 'function' };
   if (t === 'symbol') return { path: root, valueType: 'symbol' };
   if (t !== 'object' || value === null) return undefined;
-  return walk(value as object, root, new Set());
+  const found = walk(value as object, undefined);
+  if (found === undefined) return undefined;
+  return { path: root + found.segments.reverse().join(''), valueType: found.valueType };
 }
 
-function walk(obj: object, path: string, seen: Set<object>): CloneProblem | undefined {
-  if (seen.has(obj)) return undefined;
-  seen.add(obj);
-  if (ArrayBuffer.isView(obj) || obj instanceof Error) return undefined;
+function leaf(v: unknown): string | undefined {
+  const t = typeof v;
+  return t === 'function' ? 'function' : t === 'symbol' ? 'symbol' : undefined;
+}
+
+function walk(obj: object, seen: Set<object> | undefined): Found | undefined {
   const proto = Object.getPrototypeOf(obj);
+  if (proto === Object.prototype || proto === Array.prototype || proto === null) {
+    // The hot case: plain objects and arrays.
+    for (const k in obj) {
+      const v = (obj as Record<string, unknown>)[k];
+      if (typeof v === 'object' && v !== null) {
+        const s = seen ?? new Set<object>([obj]);
+        seen = s;
+        if (s.has(v)) continue;
+        s.add(v);
+        const f = walk(v, s);
+        if (f !== undefined) {
+          f.segments.push(Array.isArray(obj) ? `[${k}]` : `.${k}`);
+          return f;
+        }
+      } else {
+        const bad = leaf(v);
+        if (bad !== undefined) return { segments: [Array.isArray(obj) ? `[${k}]` : `.${k}`], valueType: bad };
+      }
+    }
+    return undefined;
+  }
+  if (ArrayBuffer.isView(obj) || obj instanceof Error) return undefined;
   if (!CLONEABLE_PROTOS.has(proto)) {
     const name = (proto?.constructor as { name?: string } | undefined)?.name ?? 'object';
-    return { path, valueType: `class instance (${name}); send plain data instead` };
+    return { segments: [], valueType: `class instance (${name}); send plain data instead` };
   }
-  if (obj instanceof Map) {
+  if (obj instanceof Map || obj instanceof Set) {
     let i = 0;
-    for (const [k, v] of obj) {
-      const p = check(k, `${path}.<map key ${i}>`, seen) ?? check(v, `${path}.get(${describeKey(k)})`, seen);
-      if (p) return p;
+    const s = seen ?? new Set<object>([obj]);
+    for (const entry of obj instanceof Map ? obj : [...obj].map((v) => [undefined, v] as const)) {
+      const [k, v] = entry as readonly [unknown, unknown];
+      for (const [x, seg] of [
+        [k, `.<key ${i}>`],
+        [v, obj instanceof Map ? `.get(${typeof k === 'string' ? JSON.stringify(k) : String(k)})` : `.<item ${i}>`],
+      ] as const) {
+        if (typeof x === 'object' && x !== null) {
+          if (s.has(x)) continue;
+          s.add(x);
+          const f = walk(x, s);
+          if (f !== undefined) {
+            f.segments.push(seg);
+            return f;
+          }
+        } else {
+          const bad = leaf(x);
+          if (bad !== undefined) return { segments: [seg], valueType: bad };
+        }
+      }
       i++;
     }
-    return undefined;
-  }
-  if (obj instanceof Set) {
-    let i = 0;
-    for (const v of obj) {
-      const p = check(v, `${path}.<set item ${i++}>`, seen);
-      if (p) return p;
-    }
-    return undefined;
-  }
-  if (Array.isArray(obj)) {
-    for (let i = 0; i < obj.length; i++) {
-      const p = check(obj[i], `${path}[${i}]`, seen);
-      if (p) return p;
-    }
-    return undefined;
-  }
-  for (const k in obj) {
-    const p = check((obj as Record<string, unknown>)[k], `${path}.${k}`, seen);
-    if (p) return p;
   }
   return undefined;
-}
-
-function check(v: unknown, path: string, seen: Set<object>): CloneProblem | undefined {
-  const t = typeof v;
-  if (t === 'function') return { path, valueType: 'function' };
-  if (t === 'symbol') return { path, valueType: 'symbol' };
-  if (t !== 'object' || v === null) return undefined;
-  return walk(v as object, path, seen);
-}
-
-function describeKey(k: unknown): string {
-  return typeof k === 'string' ? JSON.stringify(k) : String(k);
 }

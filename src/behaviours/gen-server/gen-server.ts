@@ -78,10 +78,14 @@ function fail(rt: Runtime, ref: AnyRef): void {
   rt.procs.get(ref.id)?.die('killed');
 }
 
+function refProblem(ref: unknown, fn: string): InvalidArgumentError | undefined {
+  if (isRef(ref) || typeof ref === 'string') return undefined;
+  return new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref or a registered name, got ${ref === null ? 'null' : typeof ref}`);
+}
+
 function checkRef(ref: unknown, fn: string): void {
-  if (!isRef(ref) && typeof ref !== 'string') {
-    throw new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref or a registered name, got ${ref === null ? 'null' : typeof ref}`);
-  }
+  const problem = refProblem(ref, fn);
+  if (problem !== undefined) throw problem;
 }
 
 /** Resolves a name to a ref through the registry (undefined if not registered). */
@@ -233,7 +237,9 @@ function events(p: Proc): void {
 }
 
 function call<P extends Protocol, M extends CallMsg<P>>(ref: ServerRef<P>, msg: M, options?: CallOptions): Promise<ReplyOf<P, M>> {
-  checkRef(ref, 'GenServer.call');
+  // A promise-returning API rejects on bad input rather than throwing synchronously.
+  const bad = refProblem(ref, 'GenServer.call');
+  if (bad !== undefined) return Promise.reject(bad);
   const timeout = options?.timeout ?? 5000;
   if (!(timeout > 0))
     return Promise.reject(
@@ -277,7 +283,9 @@ function reply<R>(from: From, value: R): void {
  * killed). Resolves when the process has exited. Rejects with NoProcessError if not alive.
  */
 function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: { timeout?: number } = {}): Promise<void> {
-  checkRef(ref, 'GenServer.stop');
+  // A promise-returning API rejects on bad input rather than throwing synchronously.
+  const bad = refProblem(ref, 'GenServer.stop');
+  if (bad !== undefined) return Promise.reject(bad);
   const problem = exitReasonProblem(reason);
   if (problem !== undefined) return Promise.reject(new InvalidArgumentError('reason', problem));
   const rt = currentRuntime();
