@@ -315,7 +315,7 @@ export class NotCloneableError extends SpindleError {
 }
 
 /** How a worker thread ended. */
-export type ThreadExitKind = 'crashed' | 'exited' | 'out_of_memory' | 'hung' | 'terminated';
+export type ThreadExitKind = 'crashed' | 'exited' | 'out_of_memory' | 'hung';
 
 /** A worker thread died; every process inside it exits with this as its `{ error }` reason. */
 export class ThreadExitError extends SpindleError {
@@ -467,8 +467,21 @@ export function deserializeError(s: SerializedError): Error {
   return err;
 }
 
+/** Reads back an exit reason stored as {@link formatReason}'s text (`{ shutdown: … }` included). */
+function parseReason(text: unknown): ExitReason {
+  if (typeof text !== 'string') return 'normal';
+  const m = /^\{ shutdown: (.*) \}$/s.exec(text);
+  if (m === null) return text as ExitReason;
+  const detail = m[1] as string;
+  try {
+    return { shutdown: JSON.parse(detail) };
+  } catch {
+    return { shutdown: detail };
+  }
+}
+
 function rebuildWithCause(s: SerializedError, cause: Error | undefined): Error {
-  const reason: ExitReason = cause !== undefined ? { error: cause } : ((s.context?.reason as ExitReason) ?? 'normal');
+  const reason: ExitReason = cause !== undefined ? { error: cause } : parseReason(s.context?.reason);
   switch (s.code) {
     case ErrorCode.SERVER_EXITED: {
       const e = new ServerExitedError(str(s, 'server'), reason, str(s, 'messageTag'));

@@ -79,3 +79,5 @@ export type { ThreadInfo } from './threads/thread-host.js';
 export { Application } from './threads/application.js';
 export type { RunningApplication, ApplicationOptions } from './threads/application.js';
 export type { SendOptions } from './behaviours/gen-server/gen-server.js';
+export { Task, TaskPool } from './threads/task.js';
+export type { TaskPoolOptions, TaskRunOptions, TaskCloseOptions, TaskPoolStats, JobFn } from './threads/task.js';

@@ -13,35 +13,57 @@ export interface Expirable {
   expire(): void;
 }
 
+/** Entries in items[head, tail). The array is reused when it empties (no `length = 0`). */
 class Fifo {
   items: Expirable[] = [];
   head = 0;
+  tail = 0;
 }
 
 export class Deadlines {
   private readonly byTimeout = new Map<number, Fifo>();
   private timer: TimerHandle | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
+  /** The queue `add` used last (nearly every call uses the same timeout): skips the map lookup. */
+  private lastTimeout = Number.NaN;
+  private lastQueue: Fifo | undefined;
+  /** Tracked entries not yet settled: the timer holds the process open only while this is > 0. */
+  private live = 0;
 
   constructor(private readonly clock: Clock) {}
 
   /** Tracks `e`, which expires `timeoutMs` from now. */
   add(e: Expirable, timeoutMs: number): void {
-    let q = this.byTimeout.get(timeoutMs);
-    if (q === undefined) {
-      q = new Fifo();
-      this.byTimeout.set(timeoutMs, q);
+    let q = this.lastQueue;
+    if (q === undefined || this.lastTimeout !== timeoutMs) {
+      q = this.byTimeout.get(timeoutMs);
+      if (q === undefined) {
+        q = new Fifo();
+        this.byTimeout.set(timeoutMs, q);
+      }
+      this.lastTimeout = timeoutMs;
+      this.lastQueue = q;
     }
     this.trim(q);
+    if (this.live++ === 0 && this.timer !== undefined) (this.timer as { ref?: () => void }).ref?.();
     e.deadline = this.clock.now() + timeoutMs;
-    q.items.push(e);
+    const items = q.items;
+    const t = q.tail;
+    if (t < items.length) items[t] = e;
+    else items.push(e);
+    q.tail = t + 1;
     if (e.deadline < this.timerAt) this.arm(e.deadline);
+  }
+
+  /** A tracked entry settled (reply, error or expiry). */
+  done(): void {
+    if (--this.live === 0 && this.timer !== undefined) (this.timer as { unref?: () => void }).unref?.();
   }
 
   /** Number of tracked entries (settled ones not yet trimmed included). */
   get size(): number {
     let n = 0;
-    for (const q of this.byTimeout.values()) n += q.items.length - q.head;
+    for (const q of this.byTimeout.values()) n += q.tail - q.head;
     return n;
   }
 
@@ -51,21 +73,27 @@ export class Deadlines {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
     this.byTimeout.clear();
+    this.lastQueue = undefined;
+    this.live = 0;
   }
 
   private trim(q: Fifo): void {
     const items = q.items;
-    while (q.head < items.length && (items[q.head] as Expirable).settled) {
-      (items as unknown[])[q.head] = undefined;
-      q.head++;
+    let h = q.head;
+    const t = q.tail;
+    while (h < t && (items[h] as Expirable).settled) {
+      (items as unknown[])[h] = undefined;
+      h++;
     }
-    if (q.head === items.length) {
-      items.length = 0;
+    if (h === t) {
       q.head = 0;
-    } else if (q.head > 1024 && q.head * 2 > items.length) {
-      q.items = items.slice(q.head);
+      q.tail = 0;
+      if (items.length > 1024) q.items = [];
+    } else if (h > 1024 && h * 2 > t) {
+      q.items = items.slice(h, t);
       q.head = 0;
-    }
+      q.tail = t - h;
+    } else q.head = h;
   }
 
   private arm(at: number): void {
@@ -73,6 +101,10 @@ export class Deadlines {
     this.timerAt = at;
     const delay = Math.max(0, at - this.clock.now());
     this.timer = this.clock.setTimeout(() => this.fire(), Math.ceil(delay));
+    // Settled entries are dropped lazily, so this timer may outlive every pending call: it
+    // holds the process open only while some call is unsettled (a call always settles, by
+    // timeout at the latest), never after the last reply.
+    if (this.live === 0) (this.timer as { unref?: () => void }).unref?.();
   }
 
   private fire(): void {
@@ -83,9 +115,10 @@ export class Deadlines {
     const expired: Expirable[] = [];
     for (const [timeout, q] of this.byTimeout) {
       this.trim(q);
-      while (q.head < q.items.length) {
+      while (q.head < q.tail) {
         const e = q.items[q.head] as Expirable;
         if (e.settled) {
+          (q.items as unknown[])[q.head] = undefined;
           q.head++;
           continue;
         }
@@ -98,7 +131,10 @@ export class Deadlines {
         q.head++;
       }
       this.trim(q);
-      if (q.items.length === 0) this.byTimeout.delete(timeout);
+      if (q.tail === 0) {
+        this.byTimeout.delete(timeout);
+        if (this.lastQueue === q) this.lastQueue = undefined;
+      }
     }
     if (next !== Number.POSITIVE_INFINITY) this.arm(next);
     for (const e of expired) if (!e.settled) e.expire();

@@ -35,13 +35,14 @@ export type LifecycleEvent =
     }
   | {
       readonly type: 'cast_dropped';
-      readonly ref: AnyRef;
+      /** The target: a ref, or the name that was not registered. */
+      readonly ref: AnyRef | string;
       readonly why: string;
     };
 
 export type LifecycleListener = (event: LifecycleEvent) => void;
 
-/** Where crash and supervisor reports go. Every method is optional to implement via {@link createLogger}. */
+/** Where crash and supervisor reports go. Pass one as `RuntimeOptions.logger` or assign `runtime.logger`. */
 export interface Logger {
   /** A process crashed, or a supervisor gave up / restarted a child. */
   error(message: string, data?: Record<string, unknown>): void;

@@ -78,9 +78,13 @@ export class Proc {
   reason: ExitReason | undefined;
   /** The supervisor (or other parent) that started it; exit signals from it are shutdowns. */
   parent: AnyRef | undefined;
-  // Mailbox: flat triples (kind, msg, from), read from `head`.
+  // Mailbox: flat pairs (tag, msg) in slots[head, tail). The tag is the `From` of a call, or
+  // the kind (CAST, INFO) of anything else. The array is reused when it empties (truncating it
+  // is a runtime call per turn), compacted in place when full and mostly consumed, and dropped
+  // once it has grown large and emptied.
   private slots: unknown[] = [];
   private head = 0;
+  private tail = 0;
 
   constructor(
     readonly rt: Runtime,
@@ -88,7 +92,7 @@ export class Proc {
   ) {}
 
   get queued(): number {
-    return (this.slots.length - this.head) / 3;
+    return (this.tail - this.head) / 2;
   }
 
   get alive(): boolean {
@@ -97,7 +101,23 @@ export class Proc {
 
   enqueue(kind: number, msg: unknown, from: From | undefined): void {
     const s = this.slots;
-    s.push(kind, msg, from);
+    let t = this.tail;
+    if (t === s.length) {
+      const h = this.head;
+      if (h >= 2048 && h * 2 >= t) {
+        // Full and mostly consumed: slide the live part down instead of growing.
+        s.copyWithin(0, h, t);
+        s.fill(undefined, t - h, t);
+        t -= h;
+        this.head = 0;
+      }
+    }
+    const tag = from === undefined ? kind : from;
+    if (t < s.length) {
+      s[t] = tag;
+      s[t + 1] = msg;
+    } else s.push(tag, msg);
+    this.tail = t + 2;
     if (!this.scheduled && !this.busy && this.status === Status.Running) this.rt.schedule(this);
   }
 
@@ -112,21 +132,26 @@ export class Proc {
       }
       const s = this.slots;
       const h = this.head;
-      if (h >= s.length) return false;
+      if (h >= this.tail) return false;
       if (budget-- <= 0) return true;
-      const kind = s[h] as number;
+      const tag = s[h];
       const msg = s[h + 1];
-      const from = s[h + 2] as From | undefined;
+      s[h] = undefined;
       s[h + 1] = undefined;
-      s[h + 2] = undefined;
-      this.head = h + 3;
-      if (this.head === s.length) {
-        s.length = 0;
-        this.head = 0;
-      } else if (this.head > 3072 && this.head * 2 > s.length) {
-        this.slots = s.slice(this.head);
-        this.head = 0;
+      let kind: number;
+      let from: From | undefined;
+      if (typeof tag === 'number') {
+        kind = tag;
+        from = undefined;
+      } else {
+        kind = CALL;
+        from = tag as From;
       }
+      if (h + 2 === this.tail) {
+        this.head = 0;
+        this.tail = 0;
+        if (s.length > 256) this.slots = [];
+      } else this.head = h + 2;
       rt.current = this;
       const p = this.server.handle(kind, msg, from);
       rt.current = undefined;
@@ -147,7 +172,7 @@ export class Proc {
       this.stop(this.pendingStop);
       return;
     }
-    if (this.head < this.slots.length && !this.scheduled) this.rt.schedule(this);
+    if (this.head < this.tail && !this.scheduled) this.rt.schedule(this);
   }
 
   /** Init finished: start handling messages. */
@@ -158,7 +183,7 @@ export class Proc {
       this.stop(this.pendingStop);
       return;
     }
-    if (this.head < this.slots.length && !this.scheduled) this.rt.schedule(this);
+    if (this.head < this.tail && !this.scheduled) this.rt.schedule(this);
   }
 
   /**
@@ -180,9 +205,10 @@ export class Proc {
     this.pendingStop = undefined;
     this.status = Status.Stopping;
     const rt = this.rt;
+    const prev = rt.current;
     rt.current = this;
     const p = this.server.terminate(reason);
-    rt.current = undefined;
+    rt.current = prev;
     if (p === undefined) this.die(reason);
     else p.then(() => this.die(reason));
   }
@@ -196,17 +222,18 @@ export class Proc {
       this.die('killed');
       return;
     }
-    const parentShutdown = this.parent !== undefined && sameRef(this.parent, from) && reason !== 'normal' && isNormalExit(reason);
-    if (this.trapExit && !parentShutdown) {
+    const fromParent = this.parent !== undefined && sameRef(this.parent, from);
+    // As OTP's gen_server: the parent's exit signal ends a trapping process through terminate.
+    // A 'shutdown' from the parent also runs terminate when not trapping (docs/decisions.md).
+    if (fromParent && (this.trapExit || (reason !== 'normal' && isNormalExit(reason)))) {
+      this.requestStop(reason);
+      return;
+    }
+    if (this.trapExit) {
       this.enqueue(INFO, { type: 'EXIT', from, reason }, undefined);
       return;
     }
     if (reason === 'normal') return;
-    if (parentShutdown) {
-      // A parent asking for shutdown gets a terminate run (see docs/decisions.md).
-      this.requestStop(reason);
-      return;
-    }
     this.die(reason);
   }
 
@@ -259,9 +286,9 @@ export class Proc {
   /** The caller of a queued call from another thread/node gave up: never handle it. */
   withdrawCall(node: string, thread: number, call: number): void {
     const s = this.slots;
-    for (let i = this.head; i < s.length; i += 3) {
-      if (s[i] !== CALL) continue;
-      const f = s[i + 2] as { node?: string; thread?: number; call?: number; done?: boolean };
+    for (let i = this.head; i < this.tail; i += 2) {
+      if (typeof s[i] !== 'object') continue;
+      const f = s[i] as { node?: string; thread?: number; call?: number; done?: boolean };
       if (f.call === call && f.thread === thread && f.node === node) {
         f.done = true;
         return;
@@ -288,13 +315,16 @@ export class Proc {
       for (const [from, msg] of this.server.deferred()) router.replyError(from, ServerExitedError.for(this.ref, reason, msg));
     }
     const s = this.slots;
+    const tail = this.tail;
     let dropped = 0;
-    for (let i = this.head; i < s.length; i += 3) {
-      if (s[i] === CALL) router.replyError(s[i + 2] as From, ServerExitedError.for(this.ref, reason, s[i + 1]));
-      else dropped++;
+    for (let i = this.head; i < tail; i += 2) {
+      const tag = s[i];
+      if (typeof tag === 'number') dropped++;
+      else router.replyError(tag as From, ServerExitedError.for(this.ref, reason, s[i + 1]));
     }
     this.slots = [];
     this.head = 0;
+    this.tail = 0;
     if (dropped > 0) this.rt.stats.droppedOnExit += dropped;
   }
 }

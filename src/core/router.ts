@@ -4,7 +4,7 @@
  * decides: same thread → the process; other thread or node → the {@link Outbound} installed
  * by the threads/cluster layer. So every feature works the same at all three distances.
  */
-import { NoProcessError, ServerExitedError, serializeError } from '../errors.js';
+import { InvalidArgumentError, NoProcessError, ServerExitedError, serializeError } from '../errors.js';
 import type { ExitReason } from './exit-reason.js';
 import { CALL, type CAST, INFO, Status } from './process.js';
 import type { AnyRef, MonitorRef } from './ref.js';
@@ -68,7 +68,8 @@ export class Router {
     out.deliver(to, kind, msg, undefined, transfer);
   }
 
-  private dropped(to: AnyRef, why: string): void {
+  /** Counts a cast/info that could not be delivered and reports it as a 'cast_dropped' event. */
+  dropped(to: AnyRef | string, why: string): void {
     const rt = this.rt;
     rt.stats.droppedCasts++;
     if (rt.events.active) rt.events.emit({ type: 'cast_dropped', ref: to, why }, rt.logger);
@@ -83,6 +84,11 @@ export class Router {
         const p = rt.procs.get(to.id);
         if (p === undefined) {
           reject(new NoProcessError(formatRef(to)));
+          return;
+        }
+        if (p === rt.current) {
+          // OTP's calling_self: the reply could only come from this very handler.
+          reject(new InvalidArgumentError('call target', `${formatRef(to)} called itself; it would wait on its own mailbox`));
           return;
         }
         p.enqueue(CALL, rt.strictMessages ? structuredClone(msg) : msg, from);
@@ -123,8 +129,7 @@ export class Router {
 
   reply(from: From, value: unknown): void {
     if (from instanceof LocalFrom) {
-      if (from.settled) return;
-      from.settled = true;
+      if (!from.settle()) return;
       from.resolve(value);
       return;
     }
@@ -135,8 +140,7 @@ export class Router {
 
   replyError(from: From, err: unknown): void {
     if (from instanceof LocalFrom) {
-      if (from.settled) return;
-      from.settled = true;
+      if (!from.settle()) return;
       from.reject(err);
       return;
     }
@@ -162,8 +166,7 @@ export class Router {
     const from = this.outgoing.get(callId);
     if (from === undefined) return;
     this.outgoing.delete(callId);
-    if (from.settled) return;
-    from.settled = true;
+    if (!from.settle()) return;
     if (ok) from.resolve(value);
     else from.reject(value);
   }
@@ -173,8 +176,7 @@ export class Router {
     for (const [id, from] of this.outgoing) {
       if (!pred(from.target)) continue;
       this.outgoing.delete(id);
-      if (from.settled) continue;
-      from.settled = true;
+      if (!from.settle()) continue;
       from.reject(ServerExitedError.for(from.target, reason, from.msg));
     }
   }

@@ -49,8 +49,16 @@ export class LocalFrom implements Expirable {
     readonly timeoutMs: number,
   ) {}
 
-  expire(): void {
+  /** Marks the call answered (reply, error or timeout). False if it already was. */
+  settle(): boolean {
+    if (this.settled) return false;
     this.settled = true;
+    if (this.deadline !== 0) this.rt.deadlines.done();
+    return true;
+  }
+
+  expire(): void {
+    if (!this.settle()) return;
     if (this.callId !== 0) this.rt.router.forgetCall(this);
     this.reject(CallTimeoutError.for(this.target, this.msg, this.timeoutMs));
   }

@@ -1,11 +1,14 @@
 /**
  * Application: the root of a node's supervision tree, with SIGINT/SIGTERM wired to a
  * graceful stop — thread subtrees stop in reverse start order (their terminate callbacks
- * run inside them), the workers exit, and the process can end on its own.
+ * run inside them), the workers exit, the default Task pool closes, and the process can end
+ * on its own.
  */
 import type { SupervisorOptions } from '../behaviours/supervisor/spec.js';
 import type { SupervisorRef } from '../behaviours/supervisor/supervisor.js';
 import { Supervisor } from '../behaviours/supervisor/supervisor.js';
+import { currentRuntime } from '../core/runtime.js';
+import { closeDefaultTaskPool } from './task.js';
 
 /** A running application. */
 export interface RunningApplication {
@@ -25,6 +28,7 @@ export interface ApplicationOptions {
 export const Application = {
   /** Starts the root supervisor of the node. */
   async start(tree: SupervisorOptions, options: ApplicationOptions = {}): Promise<RunningApplication> {
+    const rt = currentRuntime();
     const supervisor = await Supervisor.start(tree);
     const signals = options.signals ?? ['SIGINT', 'SIGTERM'];
     let stopping: Promise<void> | undefined;
@@ -42,6 +46,8 @@ export const Application = {
             } catch {
               // Already stopped (e.g. it gave up after too many restarts).
             }
+            // The default Task pool's threads go with the tree (jobs get a grace period).
+            await closeDefaultTaskPool(rt);
             await options.onStop?.();
           })();
         }

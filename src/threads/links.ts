@@ -4,7 +4,7 @@
  * incoming frames back into the router. Main and workers use the same class; only the
  * control frames (CTL) differ, and those go to `onControl`.
  */
-import { NotCloneableError, RuntimeClosedError, ThreadExitError, deserializeError } from '../errors.js';
+import { NoProcessError, NotCloneableError, RuntimeClosedError, ThreadExitError, deserializeError } from '../errors.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import { CALL, CAST, INFO } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
@@ -133,12 +133,17 @@ export class ThreadLinks implements Outbound {
   /** Graceful stop of a process on another thread: STOP frame, then a kill after the timeout. */
   private stopRemote(ref: AnyRef, reason: ExitReason, timeoutMs: number): Promise<void> {
     const rt = this.rt;
-    return new Promise<void>((resolve) => {
+    return new Promise<void>((resolve, reject) => {
       let timer: unknown;
-      rt.watch(ref, () => {
+      let settled = false;
+      rt.watch(ref, (_ref, why) => {
+        settled = true;
         if (timer !== undefined) rt.clock.clearTimeout(timer);
-        resolve();
+        // As for a local process: stopping one that is not alive rejects with NoProcessError.
+        if (why === 'noproc') reject(new NoProcessError(formatRef(ref)));
+        else resolve();
       });
+      if (settled) return; // its thread is already gone (the watch fired at once)
       this.channels.get(ref.thread)?.write(Tag.STOP, ref.id, encodeReason(reason), 0);
       if (timeoutMs !== Number.POSITIVE_INFINITY) {
         timer = rt.clock.setTimeout(() => rt.router.exitSignal(ref, rt.selfRef, 'killed', false), timeoutMs);

@@ -8,7 +8,7 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { AlreadyRegisteredError, deserializeError, serializeError } from '../errors.js';
+import { AlreadyRegisteredError, InvalidArgumentError, NotCloneableError, deserializeError, serializeError } from '../errors.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import { formatReason } from '../core/exit-reason.js';
 import { INFO } from '../core/process.js';
@@ -18,6 +18,7 @@ import type { Runtime } from '../core/runtime.js';
 import type { ThreadSpec } from '../behaviours/supervisor/spec.js';
 import type { WireReason } from '../transport/frames.js';
 import { decodeReason, encodeReason } from '../transport/frames.js';
+import { findUncloneable } from '../transport/cloneable.js';
 import { MessagePortTransport } from '../transport/message-port.js';
 import { ThreadLinks, threadReason } from './links.js';
 import type { WorkerBoot } from './protocol.js';
@@ -62,6 +63,10 @@ export class NodeThreads {
 
   /** The manager of `rt` (the main thread's runtime), created on first use. */
   static of(rt: Runtime): NodeThreads {
+    if (rt.thread !== 0) {
+      // A worker's runtime already has its links; a second manager would replace them.
+      throw new InvalidArgumentError('thread', `thread subtrees are placed and counted from the main thread, not from worker thread ${rt.thread}`);
+    }
     let t = instances.get(rt);
     if (t === undefined) {
       t = new NodeThreads(rt);
@@ -88,6 +93,11 @@ export class NodeThreads {
 
   /** Starts a worker running the subtree of `spec`; resolves with its root supervisor's ref once started. */
   spawn(spec: ThreadSpec, host: AnyRef): Promise<{ thread: number; root: AnyRef }> {
+    if (typeof spec.module !== 'string' || spec.module.length === 0) {
+      return Promise.reject(new InvalidArgumentError('thread.module', 'expected a path or file URL of a .ts or .js module'));
+    }
+    const problem = findUncloneable(spec.args, 'thread.args');
+    if (problem !== undefined) return Promise.reject(new NotCloneableError(problem.path, problem.valueType, 'a new worker thread'));
     const thread = this.nextThread++;
     const moduleUrl = toUrl(spec.module);
     const peers: { thread: number; port: import('node:worker_threads').MessagePort }[] = [];
@@ -139,6 +149,12 @@ export class NodeThreads {
         resolveExited,
       };
       this.threads.set(thread, rec);
+      // The thread lives no longer than its host: a host killed without running terminate
+      // (brutal_kill, Process.exit(host, 'kill'), init timeout) must not leave an orphan
+      // worker holding names and CPU.
+      this.rt.watch(host, () => {
+        if (rec.state !== 'dead') void this.kill(thread);
+      });
       this.links.connect(thread, new MessagePortTransport(worker, 'exit'));
       worker.on('error', (e) => {
         rec.error = e;

@@ -37,7 +37,11 @@ class LoopbackEnd implements Transport {
 
   close(): void {
     this.fireClose();
-    this.peer.fireClose();
+    const peer = this.peer;
+    // As over a MessagePort or a socket, what was posted before the close still arrives:
+    // the peer sees the close after its pending batches (their delivery is already queued).
+    if (peer.inbox.length === 0) peer.fireClose();
+    else setImmediate(() => peer.fireClose());
   }
 
   private fireClose(): void {

@@ -173,6 +173,8 @@ function boot<S, P extends Protocol, A>(
               p.die('killed');
               rejectStart(new InitTimeoutError(label, initTimeout));
             }, initTimeout);
+      // A process killed while init is pending (a link, Process.exit) fails the start.
+      p.exited().then((reason) => rejectStart(new InitFailedError(label, reason)));
       (r as Promise<unknown>).then(
         (v) => {
           rt.clock.clearTimeout(timer);
@@ -236,7 +238,11 @@ function events(p: Proc): void {
   if (rt.events.active) rt.events.emit({ type: 'started', ref: p.ref, name: p.name }, rt.logger);
 }
 
-function call<P extends Protocol, M extends CallMsg<P>>(ref: ServerRef<P>, msg: M, options?: CallOptions): Promise<ReplyOf<P, M>> {
+// `const M` with `msg: M & CallMsg<P>` rather than `M extends CallMsg<P>`: with a constraint
+// computed from P, inference widened 'get' to string, failed the constraint and fell back to the
+// whole union, so every reply type came out never. `const` keeps literals (strings and object
+// discriminants); the intersection still rejects messages outside the protocol.
+function call<P extends Protocol, const M>(ref: ServerRef<P>, msg: M & CallMsg<P>, options?: CallOptions): Promise<ReplyOf<P, M>> {
   // A promise-returning API rejects on bad input rather than throwing synchronously.
   const bad = refProblem(ref, 'GenServer.call');
   if (bad !== undefined) return Promise.reject(bad);
@@ -256,7 +262,7 @@ function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>, options?: 
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) {
-    rt.stats.droppedCasts++;
+    rt.router.dropped(ref as string, 'name not registered');
     return;
   }
   rt.router.send(target, CAST, msg, options?.transfer);
@@ -267,7 +273,7 @@ function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>, options?: 
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) {
-    rt.stats.droppedCasts++;
+    rt.router.dropped(ref as string, 'name not registered');
     return;
   }
   rt.router.send(target, INFO, msg, options?.transfer);

@@ -10,7 +10,7 @@ import { formatReason, isNormalExit } from '../../core/exit-reason.js';
 import type { AnyRef } from '../../core/ref.js';
 import { formatRef, isRef, sameRef } from '../../core/ref.js';
 import type { Runtime } from '../../core/runtime.js';
-import { currentRuntime, layers } from '../../core/runtime.js';
+import { currentRuntime, layers, withRuntime } from '../../core/runtime.js';
 import type { ExitMessage, GenServerBehavior } from '../gen-server/behavior.js';
 import { isExitMessage } from '../gen-server/behavior.js';
 import { GenServer } from '../gen-server/gen-server.js';
@@ -93,8 +93,14 @@ type Normalised = SupervisorOptions & {
 /** Starts one child, linked to the supervisor with the supervisor as parent. */
 async function startOne(s: SupState, spec: ChildSpec, args: unknown): Promise<AnyRef> {
   const parent = s.self;
-  if (spec.behavior !== undefined) return GenServer.start(spec.behavior, { ...spec.options, link: parent });
-  if (spec.supervisor !== undefined) return startSupervisor(spec.supervisor, parent);
+  // Restarts run after an await, outside any drain: start children in the supervisor's own
+  // runtime, not whichever one is the thread's default. A simple_one_for_one child's args
+  // (from startChild) become its init argument.
+  const behavior = spec.behavior;
+  if (behavior !== undefined)
+    return withRuntime(s.rt, () => GenServer.start(behavior, { ...spec.options, ...(args === undefined ? {} : { args }), link: parent }));
+  const sup = spec.supervisor;
+  if (sup !== undefined) return withRuntime(s.rt, () => startSupervisor(sup, parent));
   if (spec.thread !== undefined) {
     const starter = layers.threadStarter;
     if (starter === undefined)
@@ -104,7 +110,7 @@ async function startOne(s: SupState, spec: ChildSpec, args: unknown): Promise<An
       );
     return starter(s.rt, spec, parent);
   }
-  const ref = await (spec.start as (a: unknown) => Promise<AnyRef>)(args);
+  const ref = await withRuntime(s.rt, () => (spec.start as (a: unknown) => Promise<AnyRef>)(args));
   if (!isRef(ref)) throw new InvalidArgumentError(`start of child ${JSON.stringify(spec.id)}`, 'expected it to resolve with a ref');
   // A custom start cannot link atomically: link now; a child already gone yields EXIT noproc.
   const rt = s.rt;
@@ -221,10 +227,10 @@ async function onChildExit(s: SupState, c: Child, reason: ExitReason): Promise<E
   // Which children restart: the one (one_for_one), all (one_for_all), or it and the later ones.
   const idx = s.children.indexOf(c);
   const group = s.strategy === 'one_for_all' ? s.children.slice() : s.strategy === 'rest_for_one' ? s.children.slice(idx) : [c];
-  await stopAll(
-    s,
-    group.filter((x) => x !== c),
-  );
+  const siblings = group.filter((x) => x !== c);
+  await stopAll(s, siblings);
+  // As OTP: temporary siblings stopped for the restart are dropped, never restarted.
+  s.children = s.children.filter((x) => !(siblings.includes(x) && restartType(x) === 'temporary'));
   for (const x of group) {
     if (!s.children.includes(x)) continue;
     try {

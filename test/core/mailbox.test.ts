@@ -1,0 +1,120 @@
+/**
+ * The mailbox and process loop: FIFO order per sender across queue growth and compaction,
+ * calls and casts interleaved, the drain budget yielding to the event loop, strictMessages.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GenServerBehavior } from '../../src/index.js';
+import { GenServer } from '../../src/index.js';
+import type { FreshRuntimeOptions } from '../../src/testing.js';
+import { freshRuntime } from '../../src/testing.js';
+
+let env: ReturnType<typeof freshRuntime> | undefined;
+function setup(options: FreshRuntimeOptions = {}): ReturnType<typeof freshRuntime> {
+  env = freshRuntime(options);
+  return env;
+}
+afterEach(() => {
+  env?.dispose();
+  env = undefined;
+});
+
+type P = {
+  call: [{ seq: number }, number] | ['seen', number[]] | ['last', unknown];
+  cast: { seq: number } | { obj: { n: number } };
+};
+
+const recorder: GenServerBehavior<{ seen: number[]; last: unknown }, P> = {
+  init: () => ({ seen: [], last: undefined }),
+  handleCall: (msg, s) => {
+    if (msg === 'seen') return [s.seen, s];
+    if (msg === 'last') return [s.last, s];
+    s.seen.push(msg.seq);
+    return [msg.seq, s];
+  },
+  handleCast: (msg, s) => {
+    if ('seq' in msg) s.seen.push(msg.seq);
+    else s.last = msg.obj;
+    return s;
+  },
+};
+
+function nextTurn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+describe('mailbox order', () => {
+  it('keeps FIFO order across bursts that make the queue grow, wrap and compact', async () => {
+    setup({ drainBudget: 64 });
+    const ref = await GenServer.start(recorder);
+    const N = 20_000;
+    let seq = 0;
+    // Bursts larger than the budget, so the queue grows while its head advances.
+    while (seq < N) {
+      for (let i = 0; i < 1500 && seq < N; i++) GenServer.cast(ref, { seq: seq++ });
+      await nextTurn();
+    }
+    const seen = await GenServer.call(ref, 'seen', { timeout: Number.POSITIVE_INFINITY });
+    expect(seen.length).toBe(N);
+    let inOrder = true;
+    for (let i = 0; i < N; i++) if (seen[i] !== i) inOrder = false;
+    expect(inOrder).toBe(true);
+  });
+
+  it('keeps calls and casts in one order and answers each call with its own reply', async () => {
+    setup({ drainBudget: 50 });
+    const ref = await GenServer.start(recorder);
+    const replies: Promise<number>[] = [];
+    for (let i = 0; i < 3000; i++) {
+      if (i % 3 === 0) replies.push(GenServer.call(ref, { seq: i }));
+      else GenServer.cast(ref, { seq: i });
+      if (i % 700 === 0) await nextTurn();
+    }
+    const got = await Promise.all(replies);
+    expect(got).toEqual(Array.from({ length: 1000 }, (_, k) => k * 3));
+    const seen = await GenServer.call(ref, 'seen');
+    expect(seen).toEqual(Array.from({ length: 3000 }, (_, k) => k));
+  });
+});
+
+describe('drain budget', () => {
+  it('yields to the event loop after drainBudget messages, so timers and I/O are not starved', async () => {
+    setup({ drainBudget: 10 });
+    let handled = 0;
+    const counting: GenServerBehavior<number, { cast: 'tick'; call: ['count', number] }> = {
+      init: () => 0,
+      handleCall: (_m, n) => [n, n],
+      handleCast: (_m, n) => {
+        handled++;
+        return n + 1;
+      },
+    };
+    const c = await GenServer.start(counting);
+    for (let i = 0; i < 1000; i++) GenServer.cast(c, 'tick');
+    // This immediate was queued before the runtime's first yield, so it runs after one budget.
+    const atNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(handled)));
+    expect(atNextTurn).toBeGreaterThan(0);
+    expect(atNextTurn).toBeLessThan(1000);
+    expect(await GenServer.call(c, 'count')).toBe(1000);
+  });
+});
+
+describe('strictMessages', () => {
+  it('passes same-thread messages by reference by default', async () => {
+    setup();
+    const ref = await GenServer.start(recorder);
+    const obj = { n: 1 };
+    GenServer.cast(ref, { obj });
+    expect(await GenServer.call(ref, 'last')).toBe(obj);
+  });
+
+  it('clones same-thread messages when enabled, so later mutation by the sender is not seen', async () => {
+    setup({ strictMessages: true });
+    const ref = await GenServer.start(recorder);
+    const obj = { n: 1 };
+    GenServer.cast(ref, { obj });
+    obj.n = 2;
+    const last = await GenServer.call(ref, 'last');
+    expect(last).not.toBe(obj);
+    expect(last).toEqual({ n: 1 });
+  });
+});
