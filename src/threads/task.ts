@@ -100,7 +100,10 @@ function moduleUrl(module: unknown): string {
     return module.href;
   }
   if (typeof module !== 'string' || module === '') {
-    throw new InvalidArgumentError('module', `expected a module path or file URL, got ${module === '' ? 'an empty string' : typeof module}`);
+    throw new InvalidArgumentError(
+      'module',
+      `expected a module path or file URL, got ${module === '' ? 'an empty string' : typeof module}`,
+    );
   }
   if (module.startsWith('file:')) {
     try {
