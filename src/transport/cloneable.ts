@@ -52,8 +52,28 @@ function leaf(v: unknown): string | undefined {
 
 function walk(obj: object, seen: Set<object> | undefined): Found | undefined {
   const proto = Object.getPrototypeOf(obj);
-  if (proto === Object.prototype || proto === Array.prototype || proto === null) {
-    // The hot case: plain objects and arrays.
+  if (proto === Array.prototype) {
+    const arr = obj as unknown[];
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i];
+      if (typeof v === 'object' && v !== null) {
+        const s = seen ?? new Set<object>([obj]);
+        seen = s;
+        if (s.has(v)) continue;
+        s.add(v);
+        const f = walk(v, s);
+        if (f !== undefined) {
+          f.segments.push(`[${i}]`);
+          return f;
+        }
+      } else if (typeof v === 'function' || typeof v === 'symbol') {
+        return { segments: [`[${i}]`], valueType: typeof v };
+      }
+    }
+    return undefined;
+  }
+  if (proto === Object.prototype || proto === null) {
+    // The hot case: plain objects.
     for (const k in obj) {
       const v = (obj as Record<string, unknown>)[k];
       if (typeof v === 'object' && v !== null) {
@@ -63,12 +83,12 @@ function walk(obj: object, seen: Set<object> | undefined): Found | undefined {
         s.add(v);
         const f = walk(v, s);
         if (f !== undefined) {
-          f.segments.push(Array.isArray(obj) ? `[${k}]` : `.${k}`);
+          f.segments.push(`.${k}`);
           return f;
         }
       } else {
         const bad = leaf(v);
-        if (bad !== undefined) return { segments: [Array.isArray(obj) ? `[${k}]` : `.${k}`], valueType: bad };
+        if (bad !== undefined) return { segments: [`.${k}`], valueType: bad };
       }
     }
     return undefined;
