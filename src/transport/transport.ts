@@ -94,11 +94,32 @@ export class Channel {
       for (let i = 0; i < batch.length; i += 4) {
         const frame = batch.slice(i, i + 4);
         try {
-          this.transport.post(frame, transfer?.filter((x) => frame.includes(x)) ?? []);
+          this.transport.post(frame, transfer?.filter((x) => carries(frame, x, new Set())) ?? []);
         } catch (err) {
           this.onFrameError?.(frame, err);
         }
       }
     }
   }
+}
+
+/**
+ * True when `x` (a transferable) is reachable from `v`: which of a failed batch's transfers
+ * belong to each frame when its frames are re-posted one by one (error path only).
+ */
+function carries(v: unknown, x: unknown, seen: Set<object>): boolean {
+  if (v === x) return true;
+  if (typeof v !== 'object' || v === null || seen.has(v)) return false;
+  seen.add(v);
+  if (ArrayBuffer.isView(v)) return v.buffer === x;
+  if (v instanceof Map) {
+    for (const [k, e] of v) if (carries(k, x, seen) || carries(e, x, seen)) return true;
+    return false;
+  }
+  if (v instanceof Set) {
+    for (const e of v) if (carries(e, x, seen)) return true;
+    return false;
+  }
+  for (const k of Object.keys(v)) if (carries((v as Record<string, unknown>)[k], x, seen)) return true;
+  return false;
 }
