@@ -50,6 +50,15 @@ export interface Watcher {
   readonly monitor: MonitorRef;
 }
 
+/** A mailbox entry that is not a cast. Private, so no user message is ever mistaken for one. */
+class Envelope {
+  constructor(
+    readonly kind: number,
+    readonly msg: unknown,
+    readonly from: From | undefined,
+  ) {}
+}
+
 export class Proc {
   status: Status = Status.Init as Status;
   /** Set while an async handler runs. */
@@ -78,10 +87,10 @@ export class Proc {
   reason: ExitReason | undefined;
   /** The supervisor (or other parent) that started it; exit signals from it are shutdowns. */
   parent: AnyRef | undefined;
-  // Mailbox: flat pairs (tag, msg) in slots[head, tail). The tag is the `From` of a call, or
-  // the kind (CAST, INFO) of anything else. The array is reused when it empties (truncating it
-  // is a runtime call per turn), compacted in place when full and mostly consumed, and dropped
-  // once it has grown large and emptied.
+  // Mailbox: one slot per message in slots[head, tail): a cast's message as it is (the common
+  // case costs no allocation), anything else in an Envelope. The array is reused when it
+  // empties (truncating it is a runtime call per turn), compacted in place when full and mostly
+  // consumed, and dropped once it has grown large and emptied.
   private slots: unknown[] = [];
   private head = 0;
   private tail = 0;
@@ -92,7 +101,7 @@ export class Proc {
   ) {}
 
   get queued(): number {
-    return (this.tail - this.head) / 2;
+    return this.tail - this.head;
   }
 
   get alive(): boolean {
@@ -104,7 +113,7 @@ export class Proc {
     let t = this.tail;
     if (t === s.length) {
       const h = this.head;
-      if (h >= 2048 && h * 2 >= t) {
+      if (h >= 1024 && h * 2 >= t) {
         // Full and mostly consumed: slide the live part down instead of growing.
         s.copyWithin(0, h, t);
         s.fill(undefined, t - h, t);
@@ -112,12 +121,10 @@ export class Proc {
         this.head = 0;
       }
     }
-    const tag = from === undefined ? kind : from;
-    if (t < s.length) {
-      s[t] = tag;
-      s[t + 1] = msg;
-    } else s.push(tag, msg);
-    this.tail = t + 2;
+    const item = kind === CAST ? msg : new Envelope(kind, msg, from);
+    if (t < s.length) s[t] = item;
+    else s.push(item);
+    this.tail = t + 1;
     if (!this.scheduled && !this.busy && this.status === Status.Running) this.rt.schedule(this);
   }
 
@@ -134,24 +141,25 @@ export class Proc {
       const h = this.head;
       if (h >= this.tail) return false;
       if (budget-- <= 0) return true;
-      const tag = s[h];
-      const msg = s[h + 1];
+      const item = s[h];
       s[h] = undefined;
-      s[h + 1] = undefined;
       let kind: number;
+      let msg: unknown;
       let from: From | undefined;
-      if (typeof tag === 'number') {
-        kind = tag;
-        from = undefined;
+      if (item instanceof Envelope) {
+        kind = item.kind;
+        msg = item.msg;
+        from = item.from;
       } else {
-        kind = CALL;
-        from = tag as From;
+        kind = CAST;
+        msg = item;
+        from = undefined;
       }
-      if (h + 2 === this.tail) {
+      if (h + 1 === this.tail) {
         this.head = 0;
         this.tail = 0;
-        if (s.length > 256) this.slots = [];
-      } else this.head = h + 2;
+        if (s.length > 128) this.slots = [];
+      } else this.head = h + 1;
       rt.current = this;
       const p = this.server.handle(kind, msg, from);
       rt.current = undefined;
@@ -286,9 +294,10 @@ export class Proc {
   /** The caller of a queued call from another thread/node gave up: never handle it. */
   withdrawCall(node: string, thread: number, call: number): void {
     const s = this.slots;
-    for (let i = this.head; i < this.tail; i += 2) {
-      if (typeof s[i] !== 'object') continue;
-      const f = s[i] as { node?: string; thread?: number; call?: number; done?: boolean };
+    for (let i = this.head; i < this.tail; i++) {
+      const e = s[i];
+      if (!(e instanceof Envelope) || e.kind !== CALL) continue;
+      const f = e.from as { node?: string; thread?: number; call?: number; done?: boolean };
       if (f.call === call && f.thread === thread && f.node === node) {
         f.done = true;
         return;
@@ -317,10 +326,10 @@ export class Proc {
     const s = this.slots;
     const tail = this.tail;
     let dropped = 0;
-    for (let i = this.head; i < tail; i += 2) {
-      const tag = s[i];
-      if (typeof tag === 'number') dropped++;
-      else router.replyError(tag as From, ServerExitedError.for(this.ref, reason, s[i + 1]));
+    for (let i = this.head; i < tail; i++) {
+      const e = s[i];
+      if (e instanceof Envelope && e.kind === CALL) router.replyError(e.from as From, ServerExitedError.for(this.ref, reason, e.msg));
+      else dropped++;
     }
     this.slots = [];
     this.head = 0;

@@ -2,21 +2,23 @@
  * The mailbox and process loop: FIFO order per sender across queue growth and compaction,
  * calls and casts interleaved, the drain budget yielding to the event loop, strictMessages.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GenServerBehavior } from '../../src/index.js';
 import { GenServer } from '../../src/index.js';
 import type { FreshRuntimeOptions } from '../../src/testing.js';
 import { freshRuntime } from '../../src/testing.js';
 
-let env: ReturnType<typeof freshRuntime> | undefined;
-function setup(options: FreshRuntimeOptions = {}): ReturnType<typeof freshRuntime> {
-  env = freshRuntime(options);
-  return env;
-}
-afterEach(() => {
-  env?.dispose();
-  env = undefined;
+let env: ReturnType<typeof freshRuntime>;
+beforeEach(() => {
+  env = freshRuntime();
 });
+afterEach(() => env.dispose());
+
+/** Replaces this test's runtime with one built from `options`. */
+function setup(options: FreshRuntimeOptions): void {
+  env.dispose();
+  env = freshRuntime(options);
+}
 
 type P = {
   call: [{ seq: number }, number] | ['seen', number[]] | ['last', unknown];
@@ -100,7 +102,6 @@ describe('drain budget', () => {
 
 describe('strictMessages', () => {
   it('passes same-thread messages by reference by default', async () => {
-    setup();
     const ref = await GenServer.start(recorder);
     const obj = { n: 1 };
     GenServer.cast(ref, { obj });

@@ -214,10 +214,12 @@ export class Engine implements Server {
           (e) => rt.logger.warn(`${this.label()} terminate threw: ${e instanceof Error ? e.message : String(e)}`),
         );
       }
-      // Bounded: a terminate that hangs cannot hold the exit forever.
+      // Bounded: a terminate that hangs cannot hold the exit forever. Cut short, it is a kill
+      // (reason 'killed', as when a supervisor's shutdown timeout elapses).
       return new Promise<void>((resolve) => {
         const timer = rt.clock.setTimeout(() => {
-          rt.logger.warn(`${this.label()} terminate did not finish within ${this.shutdownTimeoutMs} ms; exiting anyway`);
+          rt.logger.warn(`${this.label()} terminate did not finish within ${this.shutdownTimeoutMs} ms; killing it`);
+          this.proc.die('killed');
           resolve();
         }, this.shutdownTimeoutMs);
         r.then(

@@ -113,6 +113,9 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
   if (options.link !== undefined) {
     p.parent = options.link;
     rt.router.link(p.ref, options.link);
+    // A parent already gone answers the link with 'noproc' at once: the process is dead before
+    // init, so it must not run init or take a name it would never release.
+    if (p.status === Status.Dead) return Promise.reject(new InitFailedError(formatRef(p.ref), p.reason ?? 'noproc'));
   }
   if (options.name !== undefined) {
     if (rt.nameAuthority !== undefined) {
@@ -120,6 +123,11 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
       const name = options.name;
       return rt.nameAuthority.claim(name, p.ref).then(
         () => {
+          if (p.status === Status.Dead) {
+            // Killed while the claim was in flight: give the name back.
+            rt.names.releaseFor(name, p.ref);
+            throw new InitFailedError(formatRef(p.ref), p.reason ?? 'killed');
+          }
           p.name = name;
           p.registered = new Set([name]);
           return boot(rt, p, engine, behavior, options, initTimeout);
@@ -317,7 +325,10 @@ function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: 
   });
 }
 
-/** True when the process is alive (same-thread refs; other threads via the node's tables). */
+/**
+ * True when the process is alive. Exact for a process on this thread; for one on another
+ * thread, true while that thread is alive (monitor it to know when it exits).
+ */
 function isRunning(ref: ServerRef<Protocol>): boolean {
   const rt = currentRuntime();
   const target = resolve(rt, ref);
