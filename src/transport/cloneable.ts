@@ -40,35 +40,39 @@ export function findUncloneable(value: unknown, root = 'message'): CloneProblem 
   if (t === 'function') return { path: root, valueType: 'function' };
   if (t === 'symbol') return { path: root, valueType: 'symbol' };
   if (t !== 'object' || value === null) return undefined;
-  const found = walk(value as object, undefined);
+  const found = walk(value as object, { seen: undefined });
   if (found === undefined) return undefined;
   return { path: root + found.segments.reverse().join(''), valueType: found.valueType };
 }
 
-function leaf(v: unknown): string | undefined {
-  const t = typeof v;
-  return t === 'function' ? 'function' : t === 'symbol' ? 'symbol' : undefined;
+/** The cycle guard, created on the first nested object (most messages never need it). */
+interface Guard {
+  seen: Set<object> | undefined;
 }
 
-function walk(obj: object, seen: Set<object> | undefined): Found | undefined {
+/** Checks one member of `parent` reached through `segment` (`.key`, `[i]`, …). */
+function visit(v: unknown, segment: () => string, parent: object, guard: Guard): Found | undefined {
+  const t = typeof v;
+  if (t === 'function' || t === 'symbol') return { segments: [segment()], valueType: t };
+  if (t !== 'object' || v === null) return undefined;
+  const seen = (guard.seen ??= new Set<object>([parent]));
+  if (seen.has(v as object)) return undefined;
+  seen.add(v as object);
+  const f = walk(v as object, guard);
+  if (f !== undefined) f.segments.push(segment());
+  return f;
+}
+
+function walk(obj: object, guard: Guard): Found | undefined {
   const proto = Object.getPrototypeOf(obj);
   if (proto === Array.prototype) {
     const arr = obj as unknown[];
     for (let i = 0; i < arr.length; i++) {
       const v = arr[i];
-      if (typeof v === 'object' && v !== null) {
-        const s = seen ?? new Set<object>([obj]);
-        seen = s;
-        if (s.has(v)) continue;
-        s.add(v);
-        const f = walk(v, s);
-        if (f !== undefined) {
-          f.segments.push(`[${i}]`);
-          return f;
-        }
-      } else if (typeof v === 'function' || typeof v === 'symbol') {
-        return { segments: [`[${i}]`], valueType: typeof v };
-      }
+      // Primitives are the common case: skip the call.
+      if ((typeof v !== 'object' || v === null) && typeof v !== 'function' && typeof v !== 'symbol') continue;
+      const f = visit(v, () => `[${i}]`, obj, guard);
+      if (f !== undefined) return f;
     }
     return undefined;
   }
@@ -76,20 +80,9 @@ function walk(obj: object, seen: Set<object> | undefined): Found | undefined {
     // The hot case: plain objects.
     for (const k in obj) {
       const v = (obj as Record<string, unknown>)[k];
-      if (typeof v === 'object' && v !== null) {
-        const s = seen ?? new Set<object>([obj]);
-        seen = s;
-        if (s.has(v)) continue;
-        s.add(v);
-        const f = walk(v, s);
-        if (f !== undefined) {
-          f.segments.push(`.${k}`);
-          return f;
-        }
-      } else {
-        const bad = leaf(v);
-        if (bad !== undefined) return { segments: [`.${k}`], valueType: bad };
-      }
+      if ((typeof v !== 'object' || v === null) && typeof v !== 'function' && typeof v !== 'symbol') continue;
+      const f = visit(v, () => `.${k}`, obj, guard);
+      if (f !== undefined) return f;
     }
     return undefined;
   }
@@ -98,29 +91,19 @@ function walk(obj: object, seen: Set<object> | undefined): Found | undefined {
     const name = (proto?.constructor as { name?: string } | undefined)?.name ?? 'object';
     return { segments: [], valueType: `class instance (${name}); send plain data instead` };
   }
-  if (obj instanceof Map || obj instanceof Set) {
+  if (obj instanceof Map) {
     let i = 0;
-    const s = seen ?? new Set<object>([obj]);
-    for (const entry of obj instanceof Map ? obj : [...obj].map((v) => [undefined, v] as const)) {
-      const [k, v] = entry as readonly [unknown, unknown];
-      for (const [x, seg] of [
-        [k, `.<key ${i}>`],
-        [v, obj instanceof Map ? `.get(${typeof k === 'string' ? JSON.stringify(k) : String(k)})` : `.<item ${i}>`],
-      ] as const) {
-        if (typeof x === 'object' && x !== null) {
-          if (s.has(x)) continue;
-          s.add(x);
-          const f = walk(x, s);
-          if (f !== undefined) {
-            f.segments.push(seg);
-            return f;
-          }
-        } else {
-          const bad = leaf(x);
-          if (bad !== undefined) return { segments: [seg], valueType: bad };
-        }
-      }
-      i++;
+    for (const [k, v] of obj) {
+      const n = i++;
+      const f = visit(k, () => `.<key ${n}>`, obj, guard) ?? visit(v, () => `.get(${typeof k === 'string' ? JSON.stringify(k) : String(k)})`, obj, guard);
+      if (f !== undefined) return f;
+    }
+  } else if (obj instanceof Set) {
+    let i = 0;
+    for (const v of obj) {
+      const n = i++;
+      const f = visit(v, () => `.<item ${n}>`, obj, guard);
+      if (f !== undefined) return f;
     }
   }
   return undefined;
