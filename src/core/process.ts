@@ -50,6 +50,9 @@ export interface Watcher {
   readonly monitor: MonitorRef;
 }
 
+/** Mailbox segment size: a longer queue chains segments instead of growing one array. */
+const SEGMENT = 4096;
+
 /** A mailbox entry that is not a cast. Private, so no user message is ever mistaken for one. */
 class Envelope {
   constructor(
@@ -87,13 +90,19 @@ export class Proc {
   reason: ExitReason | undefined;
   /** The supervisor (or other parent) that started it; exit signals from it are shutdowns. */
   parent: AnyRef | undefined;
-  // Mailbox: one slot per message in slots[head, tail): a cast's message as it is (the common
-  // case costs no allocation), anything else in an Envelope. The array is reused when it
-  // empties (truncating it is a runtime call per turn), compacted in place when full and mostly
-  // consumed, and dropped once it has grown large and emptied.
+  // Mailbox: one slot per message, a cast's message as it is (the common case costs no
+  // allocation), anything else in an Envelope. Read from slots[head], written at
+  // wslots[tail]; up to SEGMENT messages that is one array, reused when it empties (truncating
+  // it is a runtime call per turn), slid down in place when full and mostly consumed, and
+  // dropped once it has grown and emptied. A longer queue chains SEGMENT-sized arrays (segs)
+  // instead of growing one huge array, whose every regrowth copies it.
   private slots: unknown[] = [];
   private head = 0;
+  /** The segment written to: `slots` itself unless the queue outgrew one segment. */
+  private wslots: unknown[] = this.slots;
   private tail = 0;
+  /** Segments after `slots` (the last is `wslots`), once the queue outgrew one segment. */
+  private segs: unknown[][] | undefined;
 
   constructor(
     readonly rt: Runtime,
@@ -101,7 +110,10 @@ export class Proc {
   ) {}
 
   get queued(): number {
-    return this.tail - this.head;
+    if (this.segs === undefined) return this.tail - this.head;
+    let n = this.slots.length - this.head + this.tail;
+    for (let i = 0; i < this.segs.length - 1; i++) n += (this.segs[i] as unknown[]).length;
+    return n;
   }
 
   get alive(): boolean {
@@ -109,21 +121,27 @@ export class Proc {
   }
 
   enqueue(kind: number, msg: unknown, from: From | undefined): void {
-    const s = this.slots;
+    let w = this.wslots;
     let t = this.tail;
-    if (t === s.length) {
+    if (t >= SEGMENT && t === w.length) {
       const h = this.head;
-      if (h >= 1024 && h * 2 >= t) {
-        // Full and mostly consumed: slide the live part down instead of growing.
-        s.copyWithin(0, h, t);
-        s.fill(undefined, t - h, t);
+      if (w === this.slots && h * 2 >= t) {
+        // One full segment, mostly consumed: slide the live part down.
+        w.copyWithin(0, h, t);
+        w.fill(undefined, t - h, t);
         t -= h;
         this.head = 0;
+      } else {
+        // Start another segment rather than grow (and copy) one huge array.
+        w = [];
+        (this.segs ??= []).push(w);
+        this.wslots = w;
+        t = 0;
       }
     }
     const item = kind === CAST ? msg : new Envelope(kind, msg, from);
-    if (t < s.length) s[t] = item;
-    else s.push(item);
+    if (t < w.length) w[t] = item;
+    else w.push(item);
     this.tail = t + 1;
     if (!this.scheduled && !this.busy && this.status === Status.Running) this.rt.schedule(this);
   }
@@ -139,7 +157,16 @@ export class Proc {
       }
       const s = this.slots;
       const h = this.head;
-      if (h >= this.tail) return false;
+      if (s === this.wslots) {
+        if (h >= this.tail) return false;
+      } else if (h >= s.length) {
+        // This segment is done: read the next.
+        const segs = this.segs as unknown[][];
+        this.slots = segs.shift() as unknown[];
+        this.head = 0;
+        if (segs.length === 0) this.segs = undefined;
+        continue;
+      }
       if (budget-- <= 0) return true;
       const item = s[h];
       s[h] = undefined;
@@ -155,10 +182,10 @@ export class Proc {
         msg = item;
         from = undefined;
       }
-      if (h + 1 === this.tail) {
+      if (h + 1 === this.tail && s === this.wslots) {
         this.head = 0;
         this.tail = 0;
-        if (s.length > 128) this.slots = [];
+        if (s.length > 128) this.slots = this.wslots = [];
       } else this.head = h + 1;
       rt.current = this;
       const p = this.server.handle(kind, msg, from);
@@ -180,7 +207,21 @@ export class Proc {
       this.stop(this.pendingStop);
       return;
     }
-    if (this.head < this.tail && !this.scheduled) this.rt.schedule(this);
+    if (this.hasQueued() && !this.scheduled) this.rt.schedule(this);
+  }
+
+  private hasQueued(): boolean {
+    return this.head < this.tail || this.slots !== this.wslots;
+  }
+
+  /** The queued messages' slots, oldest first (cold paths only). */
+  private queuedItems(): unknown[] {
+    if (this.segs === undefined) return this.slots.slice(this.head, this.tail);
+    const out = this.slots.slice(this.head);
+    const last = this.segs.length - 1;
+    for (let i = 0; i < last; i++) out.push(...(this.segs[i] as unknown[]));
+    out.push(...this.wslots.slice(0, this.tail));
+    return out;
   }
 
   /** Init finished: start handling messages. */
@@ -191,7 +232,7 @@ export class Proc {
       this.stop(this.pendingStop);
       return;
     }
-    if (this.head < this.tail && !this.scheduled) this.rt.schedule(this);
+    if (this.hasQueued() && !this.scheduled) this.rt.schedule(this);
   }
 
   /**
@@ -293,9 +334,7 @@ export class Proc {
 
   /** The caller of a queued call from another thread/node gave up: never handle it. */
   withdrawCall(node: string, thread: number, call: number): void {
-    const s = this.slots;
-    for (let i = this.head; i < this.tail; i++) {
-      const e = s[i];
+    for (const e of this.queuedItems()) {
       if (!(e instanceof Envelope) || e.kind !== CALL) continue;
       const f = e.from as { node?: string; thread?: number; call?: number; done?: boolean };
       if (f.call === call && f.thread === thread && f.node === node) {
@@ -323,15 +362,14 @@ export class Proc {
     if (this.server !== undefined) {
       for (const [from, msg] of this.server.deferred()) router.replyError(from, ServerExitedError.for(this.ref, reason, msg));
     }
-    const s = this.slots;
-    const tail = this.tail;
+    const items = this.queuedItems();
     let dropped = 0;
-    for (let i = this.head; i < tail; i++) {
-      const e = s[i];
+    for (const e of items) {
       if (e instanceof Envelope && e.kind === CALL) router.replyError(e.from as From, ServerExitedError.for(this.ref, reason, e.msg));
       else dropped++;
     }
-    this.slots = [];
+    this.slots = this.wslots = [];
+    this.segs = undefined;
     this.head = 0;
     this.tail = 0;
     if (dropped > 0) this.rt.stats.droppedOnExit += dropped;

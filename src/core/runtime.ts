@@ -201,7 +201,9 @@ export class Runtime {
     this.ready.push(p);
     if (!this.tickQueued) {
       this.tickQueued = true;
-      queueMicrotask(this.runReady);
+      // A resolved promise's then() is a plain V8 microtask; Node's queueMicrotask wraps each
+      // callback for async_hooks and measured ~3x slower on the call path.
+      resolved.then(this.runReady);
     }
   }
 
@@ -222,7 +224,9 @@ export class Runtime {
       }
     }
     for (; i < ready.length; i++) this.later.push(ready[i] as Proc);
-    ready.length = 0;
+    // Truncating an array through `length` is slow; the common case is one ready process.
+    if (ready.length === 1) ready.pop();
+    else ready.length = 0;
     this.tickQueued = false;
     ambient.active = prev;
     if (this.later.length > 0 && !this.laterQueued) {
@@ -247,6 +251,8 @@ export class Runtime {
     this.deadlines.close();
   }
 }
+
+const resolved = Promise.resolve();
 
 /**
  * Higher layers plug in here once, at import (wiring, not state): the threads layer sets
