@@ -48,7 +48,7 @@ export interface Check {
  * Units decide formatting and how the ratio reads: for rates higher is better and the ratio is
  * "x% of raw"; for times and sizes lower is better and the ratio is "N× raw".
  */
-export type Unit = 'msg/s' | 'call/s' | 'spawn/s' | 'job/s' | 'ns/call' | 'B/proc';
+export type Unit = 'msg/s' | 'call/s' | 'spawn/s' | 'job/s' | 'ns/call' | 'B/proc' | 'ms';
 
 export interface Scenario {
   name: string;
@@ -156,6 +156,8 @@ export function fmtValue(v: number, unit: Unit): string {
       return v >= 1000 ? `${(v / 1000).toFixed(2)} µs/call` : `${v.toFixed(0)} ns/call`;
     case 'B/proc':
       return `${v.toFixed(0)} B/proc`;
+    case 'ms':
+      return `${v.toFixed(1)} ms`;
     default: {
       const what = unit.slice(0, -2);
       if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M ${what}/s`;

@@ -11,7 +11,19 @@ import { join, relative } from 'node:path';
 import type { Row } from './lib.js';
 import { benchDir, defaultOptions, fmtChecks, machineInfo, passOf, printTable, RESULT_MARK, ratio, writeResults } from './lib.js';
 
-const SCENARIOS = ['cast-throughput', 'call-latency', 'call-pipelined', 'spawn', 'idle-memory', 'nact-peer', 'task-vs-piscina'] as const;
+const SCENARIOS = [
+  'cast-throughput',
+  'call-latency',
+  'call-pipelined',
+  'spawn',
+  'idle-memory',
+  'nact-peer',
+  'task-vs-piscina',
+  'thread-cpu-speedup',
+  'thread-cast',
+  'thread-call',
+  'thread-restart',
+] as const;
 
 interface ChildResult {
   name: string;

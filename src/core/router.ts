@@ -36,10 +36,86 @@ export interface Outbound {
 /** Objects moved (not copied) to another thread: ArrayBuffers, MessagePorts. */
 export type Transferable = ArrayBuffer | { close(): void };
 
+/**
+ * The calls this thread made to other threads/nodes that await a reply, by call id.
+ *
+ * Ids are issued in sequence and nearly every call settles before many later ones are made, so
+ * a ring of slots indexed by `id & mask` holds them: no hashing, no allocation per call. A call
+ * still pending when a new id lands on its slot moves to a small overflow Map, and the ring
+ * doubles (up to a cap) when it is more than half full.
+ *
+ * Not a plain Map: with a steady insert/delete churn a Map rehashes its table every few hundred
+ * calls, and V8 links each obsolete table to its successor. Obsolete tables that were promoted
+ * then keep every later table, and through them settled calls with their promises and replies,
+ * alive until the next full GC: measured on the pipelined cross-thread call path as ~25% of
+ * young-generation allocation surviving scavenges (vs ~1% with this table) once the old
+ * generation holds a few tens of MB (tsx loaded, or any real application).
+ */
+class CallTable {
+  private slots: (LocalFrom | undefined)[] = new Array<LocalFrom | undefined>(256).fill(undefined);
+  private mask = 255;
+  private overflow: Map<number, LocalFrom> | undefined;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  set(id: number, from: LocalFrom): void {
+    if (this.count >= this.slots.length >> 1 && this.slots.length < 65536) this.grow();
+    const i = id & this.mask;
+    const cur = this.slots[i];
+    if (cur !== undefined) (this.overflow ??= new Map()).set(cur.callId, cur);
+    this.slots[i] = from;
+    this.count++;
+  }
+
+  /** Removes and returns call `id` (undefined if not pending). */
+  take(id: number): LocalFrom | undefined {
+    const i = id & this.mask;
+    const f = this.slots[i];
+    if (f !== undefined && f.callId === id) {
+      this.slots[i] = undefined;
+      this.count--;
+      return f;
+    }
+    const o = this.overflow?.get(id);
+    if (o !== undefined) {
+      (this.overflow as Map<number, LocalFrom>).delete(id);
+      this.count--;
+    }
+    return o;
+  }
+
+  /** Every pending call (a snapshot: safe to take from while iterating). */
+  all(): LocalFrom[] {
+    const out: LocalFrom[] = [];
+    for (const f of this.slots) if (f !== undefined) out.push(f);
+    if (this.overflow !== undefined) for (const f of this.overflow.values()) out.push(f);
+    return out;
+  }
+
+  private grow(): void {
+    const all = this.all();
+    const n = this.slots.length * 2;
+    this.slots = new Array<LocalFrom | undefined>(n).fill(undefined);
+    this.mask = n - 1;
+    this.overflow = undefined;
+    this.count = 0;
+    for (const f of all) {
+      const i = f.callId & this.mask;
+      const cur = this.slots[i];
+      if (cur !== undefined) (this.overflow ??= new Map()).set(cur.callId, cur);
+      this.slots[i] = f;
+      this.count++;
+    }
+  }
+}
+
 export class Router {
   outbound: Outbound | undefined;
   /** Calls this thread made to other threads/nodes, by call id, awaiting a reply. */
-  readonly outgoing = new Map<number, LocalFrom>();
+  readonly outgoing = new CallTable();
   private nextCall = 1;
 
   constructor(private readonly rt: Runtime) {}
@@ -103,7 +179,7 @@ export class Router {
         try {
           out.deliver(to, CALL, msg, { node: rt.node, thread: rt.thread, call: from.callId }, transfer);
         } catch (e) {
-          this.outgoing.delete(from.callId);
+          this.outgoing.take(from.callId);
           reject(e);
           return;
         }
@@ -114,7 +190,7 @@ export class Router {
 
   /** A remote call timed out here: forget it and tell the callee to withdraw it. */
   forgetCall(from: LocalFrom): void {
-    this.outgoing.delete(from.callId);
+    this.outgoing.take(from.callId);
     this.outbound?.cancel(from.target, {
       node: this.rt.node,
       thread: this.rt.thread,
@@ -163,19 +239,17 @@ export class Router {
 
   /** A reply from another thread/node for call `callId`. */
   settleOutgoing(callId: number, ok: boolean, value: unknown): void {
-    const from = this.outgoing.get(callId);
-    if (from === undefined) return;
-    this.outgoing.delete(callId);
-    if (!from.settle()) return;
+    const from = this.outgoing.take(callId);
+    if (from === undefined || !from.settle()) return;
     if (ok) from.resolve(value);
     else from.reject(value);
   }
 
   /** Rejects every outgoing call whose target matches (its thread or node died). */
   failOutgoing(pred: (ref: AnyRef) => boolean, reason: ExitReason): void {
-    for (const [id, from] of this.outgoing) {
+    for (const from of this.outgoing.all()) {
       if (!pred(from.target)) continue;
-      this.outgoing.delete(id);
+      this.outgoing.take(from.callId);
       if (!from.settle()) continue;
       from.reject(ServerExitedError.for(from.target, reason, from.msg));
     }

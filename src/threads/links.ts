@@ -16,7 +16,7 @@ import { findUncloneable } from '../transport/cloneable.js';
 import type { WireReason } from '../transport/frames.js';
 import { FRAME, Tag, decodeReason, encodeReason } from '../transport/frames.js';
 import type { Transferable, Transport } from '../transport/transport.js';
-import { Channel } from '../transport/transport.js';
+import { Channel, microtask } from '../transport/transport.js';
 
 /** Options a sender may attach to a message crossing threads. */
 export interface SendOptions {
@@ -165,6 +165,15 @@ export class ThreadLinks implements Outbound {
 
   // --- Incoming ---------------------------------------------------------------------------
 
+  /** Set while channels are held for the turn of an incoming batch (see {@link Channel.hold}). */
+  private holding = false;
+
+  /** Ends the hold: everything the turn wrote goes out. */
+  private readonly release = (): void => {
+    this.holding = false;
+    for (const ch of this.channels.values()) ch.flush();
+  };
+
   private receive(thread: number, batch: unknown[]): void {
     const rt = this.rt;
     const router = rt.router;
@@ -172,6 +181,16 @@ export class ThreadLinks implements Outbound {
     const node = rt.node;
     const prev = ambient.active;
     ambient.active = rt;
+    // This thread is awake and busy with a batch: hold every channel until the end of the
+    // turn, so the replies and sends it causes (in this handler, the mailbox drains and the
+    // promise reactions queued meanwhile) leave in full batches rather than as a lone first
+    // frame plus the rest, which at every hop would split a pipelined stream further, down to
+    // one frame per post. Queued after them, the release runs once they have run.
+    const hold = !this.holding;
+    if (hold) {
+      this.holding = true;
+      for (const ch of this.channels.values()) ch.hold();
+    }
     try {
       for (let i = 0; i + 3 < batch.length; i += FRAME) {
         const tag = batch[i] as number;
@@ -231,6 +250,7 @@ export class ThreadLinks implements Outbound {
       }
     } finally {
       ambient.active = prev;
+      if (hold) microtask(this.release);
     }
   }
 

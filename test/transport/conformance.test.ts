@@ -113,6 +113,44 @@ describe.each(transports)('Transport conformance: %s', (_name, factory) => {
     expect(inbox.frames.map((f) => f[2])).toEqual(Array.from({ length: 23 }, (_, i) => i - 1));
   });
 
+  it('hold(): the first frame waits too; flush() posts the held frames as one batch; the next turn is eager again', async () => {
+    const [a, b] = pair();
+    const inbox = receive(b);
+    const posts = countPosts(a);
+    const ch = new Channel(a);
+    ch.hold();
+    ch.write(1, 1, 'a', 0);
+    ch.write(1, 1, 'b', 0);
+    expect(posts).toEqual([]); // held: nothing leaves before the flush
+    ch.flush();
+    expect(posts).toEqual([8]);
+    ch.write(1, 1, 'c', 0);
+    expect(posts).toEqual([8, 4]); // eager again
+    await turn();
+    await waitFor(() => inbox.frames.length === 3, 5000, 'three frames');
+    expect(inbox.frames.map((f) => f[2])).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a frame that transfers is posted at once, together with the frames pending before it', async () => {
+    const [a, b] = pair();
+    const inbox = receive(b);
+    const posts = countPosts(a);
+    const ch = new Channel(a);
+    ch.write(1, 1, 'first', 0);
+    ch.write(1, 1, 'pending', 0);
+    const buf = new ArrayBuffer(16);
+    new Uint8Array(buf)[15] = 5;
+    ch.write(1, 1, buf, 'moved', [buf]);
+    expect(posts).toEqual([4, 8]);
+    expect(buf.byteLength).toBe(0); // ownership moved at the send, not at the end of the turn
+    ch.write(1, 1, 'after', 0);
+    await turn();
+    expect(posts).toEqual([4, 8, 4]);
+    await waitFor(() => inbox.frames.length === 4, 5000, 'four frames');
+    expect(inbox.frames.map((f) => f[3])).toEqual([0, 0, 'moved', 0]);
+    expect(new Uint8Array(inbox.frames[2]![2] as ArrayBuffer)[15]).toBe(5);
+  });
+
   it('close: both ends see onClose once, frames written before close still arrive, writes after close return false', async () => {
     const [a, b] = pair();
     const inbox = receive(b);
