@@ -146,10 +146,21 @@ export class Proc {
     if (!this.scheduled && !this.busy && this.status === Status.Running) this.rt.schedule(this);
   }
 
-  /** Handles up to `budget` messages. Returns true if messages remain and it should run again. */
-  drain(budget: number): boolean {
+  /**
+   * Handles up to `budget` messages, and for at most about `sliceMs` of wall time. Returns true
+   * if messages remain and it should run again after the event loop has had a turn.
+   *
+   * The time bound matters for slow handlers (CPU work on a thread): without it a backlog of
+   * 5 ms calls would hold the thread for `budget` × 5 ms, delaying every reply (they leave at
+   * the end of the turn), timers, and the watchdog heartbeat. The clock is read after messages
+   * 1, 2, 4 … 64 and then every 64th, so fast handlers pay almost nothing for it.
+   */
+  drain(budget: number, sliceMs: number): boolean {
     this.scheduled = false;
     const rt = this.rt;
+    let handled = 0;
+    let nextCheck = 1;
+    let deadline = 0;
     while (this.status === Status.Running && !this.busy) {
       if (this.pendingStop !== undefined) {
         this.stop(this.pendingStop);
@@ -168,6 +179,13 @@ export class Proc {
         continue;
       }
       if (budget-- <= 0) return true;
+      // Only when another message is waiting: a drain of one message never reads the clock.
+      if (handled === nextCheck) {
+        const t = performance.now();
+        if (deadline === 0) deadline = t + sliceMs;
+        else if (t > deadline) return true;
+        nextCheck = handled < 64 ? handled * 2 : handled + 64;
+      }
       const item = s[h];
       s[h] = undefined;
       let kind: number;
@@ -195,6 +213,7 @@ export class Proc {
         p.then(() => this.resume());
         return false;
       }
+      handled++;
     }
     return false;
   }

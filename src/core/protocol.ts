@@ -23,22 +23,27 @@ export interface Protocol {
 }
 
 /** Messages accepted by `call`. */
-export type CallMsg<P extends Protocol> = 'call' extends keyof P ? (NonNullable<P['call']> extends readonly [infer M, unknown] ? M : never) : never;
+export type CallMsg<P extends Protocol> = 'call' extends keyof P
+  ? NonNullable<P['call']> extends readonly [infer M, unknown]
+    ? M
+    : never
+  : never;
 
 /**
  * The reply type for call message `M`: the replies of the pairs whose message `M` fits (after
  * making a `const`-inferred `M` writable). When `M` is wider than one message (a variable typed
  * as the union), the replies of every pair whose message fits `M`.
  */
-export type ReplyOf<P extends Protocol, M> = ExactReply<P, M> extends infer R
-  ? [R] extends [never]
-    ? ExactReply<P, Writable<M>> extends infer W
-      ? [W] extends [never]
-        ? LooseReply<P, M>
-        : W
-      : never
-    : R
-  : never;
+export type ReplyOf<P extends Protocol, M> =
+  ExactReply<P, M> extends infer R
+    ? [R] extends [never]
+      ? ExactReply<P, Writable<M>> extends infer W
+        ? [W] extends [never]
+          ? LooseReply<P, M>
+          : W
+        : never
+      : R
+    : never;
 
 /** `M` with readonly arrays and object-literal properties made writable (a `const`-inferred message). */
 type Writable<T> = T extends (...args: never[]) => unknown
@@ -47,21 +52,11 @@ type Writable<T> = T extends (...args: never[]) => unknown
     ? { -readonly [K in keyof T]: Writable<T[K]> }
     : T;
 
-type ExactReply<P extends Protocol, M> = NonNullable<P['call']> extends infer C
-  ? C extends readonly [infer Msg, infer R]
-    ? [M] extends [Msg]
-      ? R
-      : never
-    : never
-  : never;
+type ExactReply<P extends Protocol, M> =
+  NonNullable<P['call']> extends infer C ? (C extends readonly [infer Msg, infer R] ? ([M] extends [Msg] ? R : never) : never) : never;
 
-type LooseReply<P extends Protocol, M> = NonNullable<P['call']> extends infer C
-  ? C extends readonly [infer Msg, infer R]
-    ? [Msg] extends [M]
-      ? R
-      : never
-    : never
-  : never;
+type LooseReply<P extends Protocol, M> =
+  NonNullable<P['call']> extends infer C ? (C extends readonly [infer Msg, infer R] ? ([Msg] extends [M] ? R : never) : never) : never;
 
 /** Every reply type of the protocol (what `handleCall` may return). */
 export type AnyReply<P extends Protocol> = NonNullable<P['call']> extends readonly [unknown, infer R] ? R : never;

@@ -30,6 +30,8 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Messages a process handles before yielding to the event loop; defaults to 512. */
   drainBudget?: number;
+  /** Milliseconds a process drains its mailbox before yielding to the event loop; defaults to 5. */
+  sliceMs?: number;
   /** Clone every same-thread message (structured clone) to catch shared-state bugs; default false. */
   strictMessages?: boolean;
 }
@@ -87,6 +89,7 @@ export class Runtime {
   readonly router: Router;
   readonly deadlines: Deadlines;
   readonly drainBudget: number;
+  readonly sliceMs: number;
   readonly strictMessages: boolean;
   /** The process whose callback is running (synchronous part only). */
   current: Proc | undefined;
@@ -123,6 +126,7 @@ export class Runtime {
     this.clock = options.clock ?? realClock;
     this.logger = options.logger ?? stderrLogger;
     this.drainBudget = options.drainBudget ?? 512;
+    this.sliceMs = options.sliceMs ?? 5;
     this.strictMessages = options.strictMessages ?? false;
     this.deadlines = new Deadlines(this.clock);
     this.router = new Router(this);
@@ -218,7 +222,7 @@ export class Runtime {
     for (; i < ready.length; i++) {
       const p = ready[i] as Proc;
       if (++drains > 4096) break;
-      if (p.drain(budget)) {
+      if (p.drain(budget, this.sliceMs)) {
         p.scheduled = true;
         this.later.push(p);
       }

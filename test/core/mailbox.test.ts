@@ -119,3 +119,34 @@ describe('strictMessages', () => {
     expect(last).toEqual({ n: 1 });
   });
 });
+
+describe('drain time slice', () => {
+  it('yields to the event loop during a backlog of slow handlers, so timers and I/O are not starved', async () => {
+    const { GenServer } = await import('../../src/index.js');
+    const { freshRuntime, waitFor } = await import('../../src/testing.js');
+    const env = freshRuntime({ sliceMs: 5 });
+    try {
+      const log: string[] = [];
+      const busy = (ms: number): void => {
+        const end = performance.now() + ms;
+        while (performance.now() < end) {}
+      };
+      const ref = await GenServer.start<number, { cast: 'work' }>({
+        init: () => 0,
+        handleCast: (_m, n) => {
+          busy(10);
+          log.push('m');
+          return n + 1;
+        },
+      });
+      for (let i = 0; i < 20; i++) GenServer.cast(ref, 'work');
+      setTimeout(() => log.push('timer'), 0);
+      await waitFor(() => log.filter((x) => x === 'm').length === 20, 10_000);
+      await waitFor(() => log.includes('timer'));
+      // Without the slice the timer would run only after all 20 messages (the count budget is 512).
+      expect(log.indexOf('timer')).toBeLessThan(6);
+    } finally {
+      env.dispose();
+    }
+  });
+});
