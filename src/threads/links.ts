@@ -290,7 +290,11 @@ export class ThreadLinks implements Outbound {
 }
 
 /** The exit reason of every process on a thread that died. */
-export function threadReason(thread: number, kind: ConstructorParameters<typeof ThreadExitError>[1], detail: string, cause?: unknown): ExitReason {
+export function threadReason(
+  thread: number,
+  kind: ConstructorParameters<typeof ThreadExitError>[1],
+  detail: string,
+  cause?: unknown,
+): ExitReason {
   return { error: new ThreadExitError(thread, kind, detail, cause) };
 }
-

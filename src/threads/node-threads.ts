@@ -21,7 +21,7 @@ import { decodeReason, encodeReason } from '../transport/frames.js';
 import { findUncloneable } from '../transport/cloneable.js';
 import { MessagePortTransport } from '../transport/message-port.js';
 import { ThreadLinks, threadReason } from './links.js';
-import type { WorkerBoot } from './protocol.js';
+import type { StartTree, WorkerBoot } from './protocol.js';
 
 const here = import.meta.url;
 const fromSource = here.endsWith('.ts');
@@ -39,9 +39,12 @@ export interface ThreadExit {
 interface ThreadRecord {
   readonly thread: number;
   readonly worker: Worker;
-  readonly host: AnyRef;
+  /** The host process; undefined while the worker is a standby spare. */
+  host: AnyRef | undefined;
   readonly watchdogMs: number;
-  state: 'booting' | 'running' | 'stopping' | 'dead';
+  /** Workers with the same key are interchangeable before they load a module (see standby). */
+  readonly key: string;
+  state: 'spare' | 'booting' | 'running' | 'stopping' | 'dead';
   root: AnyRef | undefined;
   lastBeat: number;
   watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -60,12 +63,17 @@ export class NodeThreads {
   readonly links: ThreadLinks;
   private nextThread = 1;
   private readonly threads = new Map<number, ThreadRecord>();
+  /** Booted standby workers by key, waiting for a subtree (ThreadSpec.standby). */
+  private readonly spares = new Map<string, ThreadRecord>();
 
   /** The manager of `rt` (the main thread's runtime), created on first use. */
   static of(rt: Runtime): NodeThreads {
     if (rt.thread !== 0) {
       // A worker's runtime already has its links; a second manager would replace them.
-      throw new InvalidArgumentError('thread', `thread subtrees are placed and counted from the main thread, not from worker thread ${rt.thread}`);
+      throw new InvalidArgumentError(
+        'thread',
+        `thread subtrees are placed and counted from the main thread, not from worker thread ${rt.thread}`,
+      );
     }
     let t = instances.get(rt);
     if (t === undefined) {
@@ -84,22 +92,85 @@ export class NodeThreads {
     };
   }
 
-  /** Live worker threads. */
+  /** Live worker threads running a subtree (standby spares not counted). */
   get size(): number {
     let n = 0;
-    for (const t of this.threads.values()) if (t.state !== 'dead') n++;
+    for (const t of this.threads.values()) if (t.state !== 'dead' && t.state !== 'spare') n++;
     return n;
   }
 
-  /** Starts a worker running the subtree of `spec`; resolves with its root supervisor's ref once started. */
+  /**
+   * Starts a worker running the subtree of `spec`; resolves with its root supervisor's ref once
+   * started. With `spec.standby`, a booted spare is used when one is ready, and a new spare is
+   * booted after the subtree is up, so the next restart skips the worker and runtime boot.
+   */
   spawn(spec: ThreadSpec, host: AnyRef): Promise<{ thread: number; root: AnyRef }> {
     if (typeof spec.module !== 'string' || spec.module.length === 0) {
       return Promise.reject(new InvalidArgumentError('thread.module', 'expected a path or file URL of a .ts or .js module'));
     }
     const problem = findUncloneable(spec.args, 'thread.args');
     if (problem !== undefined) return Promise.reject(new NotCloneableError(problem.path, problem.valueType, 'a new worker thread'));
-    const thread = this.nextThread++;
     const moduleUrl = toUrl(spec.module);
+    const useTsx = fromSource || /\.[mc]?ts$/.test(new URL(moduleUrl).pathname);
+    const watchdogMs = spec.watchdogMs ?? 5000;
+    const key = JSON.stringify([useTsx, watchdogMs, spec.resourceLimits ?? null]);
+    const start: StartTree = { module: moduleUrl, export: spec.export ?? 'default', args: spec.args };
+    const spare = spec.standby === true ? this.spares.get(key) : undefined;
+    const started = new Promise<{ thread: number; root: AnyRef }>((resolve, reject) => {
+      let rec: ThreadRecord;
+      if (spare !== undefined) {
+        this.spares.delete(key);
+        rec = spare;
+        rec.worker.ref();
+        this.links.control(rec.thread, { op: 'start', ...start });
+      } else rec = this.createWorker(key, useTsx, watchdogMs, spec.resourceLimits, start);
+      rec.host = host;
+      rec.state = 'booting';
+      rec.ready = { resolve: (root) => resolve({ thread: rec.thread, root }), reject };
+      // The thread lives no longer than its host: a host killed without running terminate
+      // (brutal_kill, Process.exit(host, 'kill'), init timeout) must not leave an orphan
+      // worker holding names and CPU.
+      this.rt.watch(host, () => {
+        if (rec.state !== 'dead') void this.kill(rec.thread);
+      });
+    });
+    if (spec.standby === true) {
+      // Boot the next spare once this subtree is up, not alongside it (2 cores).
+      started.then(
+        () => this.ensureSpare(key, useTsx, watchdogMs, spec.resourceLimits),
+        () => undefined,
+      );
+    }
+    return started;
+  }
+
+  private ensureSpare(key: string, useTsx: boolean, watchdogMs: number, limits: ThreadSpec['resourceLimits']): void {
+    if (this.spares.has(key)) return;
+    const rec = this.createWorker(key, useTsx, watchdogMs, limits, undefined);
+    // A spare never holds the process open.
+    rec.worker.unref();
+    this.spares.set(key, rec);
+  }
+
+  /** Drops the spare for `key` when no running subtree could use it any more. */
+  private retireSpare(key: string): void {
+    const spare = this.spares.get(key);
+    if (spare === undefined) return;
+    for (const t of this.threads.values()) if (t.key === key && t.state !== 'dead' && t.state !== 'spare' && t.state !== 'stopping') return;
+    this.spares.delete(key);
+    spare.state = 'stopping';
+    void spare.worker.terminate();
+  }
+
+  /** Creates a worker connected to every live thread; it loads `start`, or waits for one (a spare). */
+  private createWorker(
+    key: string,
+    useTsx: boolean,
+    watchdogMs: number,
+    limits: ThreadSpec['resourceLimits'],
+    start: StartTree | undefined,
+  ): ThreadRecord {
+    const thread = this.nextThread++;
     const peers: { thread: number; port: import('node:worker_threads').MessagePort }[] = [];
     for (const t of this.threads.values()) {
       if (t.state === 'dead') continue;
@@ -107,16 +178,12 @@ export class NodeThreads {
       this.links.control(t.thread, { op: 'peer', thread, port: port1 }, [port1]);
       peers.push({ thread: t.thread, port: port2 });
     }
-    const watchdogMs = spec.watchdogMs ?? 5000;
     const boot: WorkerBoot = {
       node: this.rt.node,
       thread,
-      host,
       bootUrl: BOOT,
-      useTsx: fromSource || /\.[mc]?ts$/.test(new URL(moduleUrl).pathname),
-      module: moduleUrl,
-      export: spec.export ?? 'default',
-      args: spec.args,
+      useTsx,
+      start,
       beatMs: Math.max(5, Math.floor(watchdogMs / 4)),
       peers,
       names: [...this.rt.names.entries()],
@@ -124,43 +191,37 @@ export class NodeThreads {
     const worker = new Worker(ENTRY, {
       workerData: boot,
       transferList: peers.map((p) => p.port),
-      ...(spec.resourceLimits === undefined ? {} : { resourceLimits: spec.resourceLimits }),
+      ...(limits === undefined ? {} : { resourceLimits: limits }),
     });
     let resolveExited!: (r: ExitReason) => void;
     const exited = new Promise<ExitReason>((r) => {
       resolveExited = r;
     });
-    return new Promise((resolve, reject) => {
-      const rec: ThreadRecord = {
-        thread,
-        worker,
-        host,
-        watchdogMs,
-        state: 'booting',
-        root: undefined,
-        lastBeat: this.rt.clock.now(),
-        watchdog: undefined,
-        error: undefined,
-        hung: false,
-        rootReason: undefined,
-        bootError: undefined,
-        ready: { resolve: (root) => resolve({ thread, root }), reject },
-        exited,
-        resolveExited,
-      };
-      this.threads.set(thread, rec);
-      // The thread lives no longer than its host: a host killed without running terminate
-      // (brutal_kill, Process.exit(host, 'kill'), init timeout) must not leave an orphan
-      // worker holding names and CPU.
-      this.rt.watch(host, () => {
-        if (rec.state !== 'dead') void this.kill(thread);
-      });
-      this.links.connect(thread, new MessagePortTransport(worker, 'exit'));
-      worker.on('error', (e) => {
-        rec.error = e;
-      });
-      worker.on('exit', (code) => this.onExit(rec, code));
+    const rec: ThreadRecord = {
+      thread,
+      worker,
+      host: undefined,
+      watchdogMs,
+      key,
+      state: 'spare',
+      root: undefined,
+      lastBeat: this.rt.clock.now(),
+      watchdog: undefined,
+      error: undefined,
+      hung: false,
+      rootReason: undefined,
+      bootError: undefined,
+      ready: { resolve: () => undefined, reject: () => undefined },
+      exited,
+      resolveExited,
+    };
+    this.threads.set(thread, rec);
+    this.links.connect(thread, new MessagePortTransport(worker, 'exit'));
+    worker.on('error', (e) => {
+      rec.error = e;
     });
+    worker.on('exit', (code) => this.onExit(rec, code));
+    return rec;
   }
 
   /** Graceful stop: the subtree stops (terminate callbacks run), then the worker exits. */
@@ -170,6 +231,7 @@ export class NodeThreads {
     if (rec.state !== 'stopping') {
       rec.state = 'stopping';
       if (!this.links.control(thread, { op: 'stop' })) void rec.worker.terminate();
+      this.retireSpare(rec.key);
     }
     return rec.exited;
   }
@@ -227,7 +289,11 @@ export class NodeThreads {
     const holder = names.get(c.name);
     const holderGone = holder !== undefined && holder.thread !== 0 && this.threads.get(holder.thread)?.state === 'dead';
     if (holder !== undefined && !sameRef(holder, c.ref) && !holderGone) {
-      this.links.control(thread, { op: 'claim_reply', req: c.req, error: serializeError(new AlreadyRegisteredError(c.name, formatRef(holder))) });
+      this.links.control(thread, {
+        op: 'claim_reply',
+        req: c.req,
+        error: serializeError(new AlreadyRegisteredError(c.name, formatRef(holder))),
+      });
       return;
     }
     if (holderGone) names.put(c.name, undefined);
@@ -261,7 +327,9 @@ export class NodeThreads {
     if (rec.watchdog !== undefined) clearTimeout(rec.watchdog);
     const wasStopping = rec.state === 'stopping';
     const wasBooting = rec.state === 'booting';
+    const wasSpare = rec.state === 'spare';
     rec.state = 'dead';
+    if (this.spares.get(rec.key) === rec) this.spares.delete(rec.key);
     const thread = rec.thread;
     const reason = this.classify(rec, code, wasStopping);
     // Everyone else first, so pending calls reject now, not at their timeout.
@@ -271,11 +339,17 @@ export class NodeThreads {
     }
     this.threads.delete(thread);
     rec.resolveExited(reason);
-    if (wasBooting) {
-      rec.ready.reject(rec.bootError ?? (reason as { error?: unknown }).error ?? new Error(`thread ${thread} exited during boot: ${formatReason(reason)}`));
+    if (wasSpare) {
+      if (reason !== 'shutdown') this.rt.logger.warn(`standby thread ${thread} exited: ${formatReason(reason)}`);
       return;
     }
-    if (!wasStopping) {
+    if (wasBooting) {
+      rec.ready.reject(
+        rec.bootError ?? (reason as { error?: unknown }).error ?? new Error(`thread ${thread} exited during boot: ${formatReason(reason)}`),
+      );
+      return;
+    }
+    if (!wasStopping && rec.host !== undefined) {
       const msg: ThreadExit = { type: '$thread_exit', thread, reason: rec.rootReason ?? reason };
       this.rt.router.send(rec.host, INFO, msg);
     }

@@ -4,18 +4,22 @@ import type { AnyRef } from '../core/ref.js';
 import type { SerializedError } from '../errors.js';
 import type { WireReason } from '../transport/frames.js';
 
+/** The subtree a worker loads: the module's export is called with `args`. */
+export interface StartTree {
+  readonly module: string;
+  readonly export: string;
+  readonly args: unknown;
+}
+
 export interface WorkerBoot {
   readonly node: string;
   readonly thread: number;
-  /** The host process on the main thread that owns this worker. */
-  readonly host: AnyRef;
   /** URL of worker-main (.ts from source, .js when built). */
   readonly bootUrl: string;
   /** Register tsx before importing (TypeScript runtime or user module). */
   readonly useTsx: boolean;
-  readonly module: string;
-  readonly export: string;
-  readonly args: unknown;
+  /** The subtree to load now; undefined for a standby spare, which waits for a `start` control. */
+  readonly start: StartTree | undefined;
   readonly beatMs: number;
   /** Direct channels to the threads that already exist. */
   readonly peers: { thread: number; port: MessagePort }[];
@@ -29,4 +33,5 @@ export type WorkerControl =
   | { op: 'name'; name: string; ref: AnyRef | undefined }
   | { op: 'claim_reply'; req: number; error?: SerializedError }
   | { op: 'thread_down'; thread: number; reason: WireReason }
+  | ({ op: 'start' } & StartTree)
   | { op: 'stop' };

@@ -14,7 +14,7 @@ import type { SupervisorOptions } from '../behaviours/supervisor/spec.js';
 import { decodeReason, encodeReason } from '../transport/frames.js';
 import { MessagePortTransport } from '../transport/message-port.js';
 import { ThreadLinks } from './links.js';
-import type { WorkerBoot, WorkerControl } from './protocol.js';
+import type { StartTree, WorkerBoot, WorkerControl } from './protocol.js';
 import './install.js';
 
 export async function bootWorker(data: WorkerBoot): Promise<void> {
@@ -79,6 +79,9 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
       case 'thread_down':
         links.threadDown(c.thread, decodeReason(c.reason));
         break;
+      case 'start':
+        void startTree(c);
+        break;
       case 'stop':
         stopping = true;
         if (root === undefined) finish();
@@ -89,23 +92,29 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
 
   const beat = setInterval(() => links.control(0, { op: 'hb' }), data.beatMs);
 
-  try {
-    const mod = (await import(data.module)) as Record<string, unknown>;
-    const fn = mod[data.export];
-    if (typeof fn !== 'function') {
-      throw new InvalidArgumentError('thread.export', `${data.module} has no function export ${JSON.stringify(data.export)}`);
+  /** Loads the subtree: now, or when a standby spare is handed one. */
+  const startTree = async (tree: StartTree): Promise<void> => {
+    let r: AnyRef;
+    try {
+      const mod = (await import(tree.module)) as Record<string, unknown>;
+      const fn = mod[tree.export];
+      if (typeof fn !== 'function') {
+        throw new InvalidArgumentError('thread.export', `${tree.module} has no function export ${JSON.stringify(tree.export)}`);
+      }
+      const options = (await fn(tree.args)) as SupervisorOptions;
+      r = await Supervisor.start(options);
+    } catch (e) {
+      links.control(0, { op: 'boot_failed', error: serializeError(e) });
+      finish();
+      return;
     }
-    const options = (await fn(data.args)) as SupervisorOptions;
-    root = await Supervisor.start(options);
-  } catch (e) {
-    links.control(0, { op: 'boot_failed', error: serializeError(e) });
-    finish();
-    return;
-  }
-  rt.watch(root, (_ref, reason) => {
-    links.control(0, { op: 'root_exit', reason: encodeReason(reason) });
-    finish();
-  });
-  links.control(0, { op: 'ready', root });
-  if (stopping) void Supervisor.stop(root as never, 'shutdown');
+    root = r;
+    rt.watch(r, (_ref, reason) => {
+      links.control(0, { op: 'root_exit', reason: encodeReason(reason) });
+      finish();
+    });
+    links.control(0, { op: 'ready', root: r });
+    if (stopping) void Supervisor.stop(r as never, 'shutdown');
+  };
+  if (data.start !== undefined) await startTree(data.start);
 }

@@ -29,6 +29,12 @@ export interface ThreadSpec {
   };
   /** Milliseconds without a heartbeat after which the thread counts as hung and is terminated; default 5000. */
   watchdogMs?: number;
+  /**
+   * Keep one booted spare worker for this child so a restart skips the worker and runtime
+   * boot (the spare holds no user code until it is handed the subtree, and never keeps the
+   * process alive). Default false.
+   */
+  standby?: boolean;
 }
 
 /** One child of a supervisor. Give exactly one of `start`, `behavior`, `supervisor`, `thread`. */
