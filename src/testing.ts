@@ -49,7 +49,8 @@ export class VirtualClock implements Clock {
     for (;;) {
       await flush();
       let next: VTimer | undefined;
-      for (const x of this.timers) if (x.at <= end && (next === undefined || x.at < next.at || (x.at === next.at && x.id < next.id))) next = x;
+      for (const x of this.timers)
+        if (x.at <= end && (next === undefined || x.at < next.at || (x.at === next.at && x.id < next.id))) next = x;
       if (next === undefined) break;
       this.timers = this.timers.filter((x) => x !== next);
       this.t = Math.max(this.t, next.at);

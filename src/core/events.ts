@@ -65,6 +65,8 @@ export const silentLogger: Logger = { error() {}, warn() {}, info() {} };
 /** Fan-out of lifecycle events. Emitting with no listener costs one length check. */
 export class EventBus {
   private listeners: LifecycleListener[] = [];
+  /** Told when the bus gains its first listener or loses its last (the threads layer forwards events only while someone listens). */
+  onActiveChange: ((active: boolean) => void) | undefined;
 
   get active(): boolean {
     return this.listeners.length > 0;
@@ -73,8 +75,11 @@ export class EventBus {
   /** Subscribes; returns the unsubscribe function. */
   on(listener: LifecycleListener): () => void {
     this.listeners = [...this.listeners, listener];
+    if (this.listeners.length === 1) this.onActiveChange?.(true);
     return () => {
+      const before = this.listeners.length;
       this.listeners = this.listeners.filter((l) => l !== listener);
+      if (before > 0 && this.listeners.length === 0) this.onActiveChange?.(false);
     };
   }
 

@@ -17,7 +17,7 @@ import { formatRef, sameRef } from '../core/ref.js';
 import type { Runtime } from '../core/runtime.js';
 import type { ThreadSpec } from '../behaviours/supervisor/spec.js';
 import type { WireReason } from '../transport/frames.js';
-import { decodeReason, encodeReason } from '../transport/frames.js';
+import { decodeEvent, decodeReason, encodeReason } from '../transport/frames.js';
 import { findUncloneable } from '../transport/cloneable.js';
 import { MessagePortTransport } from '../transport/message-port.js';
 import { ThreadLinks, threadReason } from './links.js';
@@ -86,6 +86,10 @@ export class NodeThreads {
   private constructor(readonly rt: Runtime) {
     this.links = new ThreadLinks(rt);
     this.links.onControl = (thread, payload) => this.control(thread, payload as Control);
+    // Lifecycle events of every thread reach main's subscribers, forwarded only while any listen.
+    rt.events.onActiveChange = (on) => {
+      for (const t of this.threads.values()) if (t.state !== 'dead') this.links.control(t.thread, { op: 'events', on });
+    };
     // Main's table is the node's: every change is published to every worker.
     rt.names.onChange = (name, ref) => {
       for (const t of this.threads.values()) if (t.state !== 'dead') this.links.control(t.thread, { op: 'name', name, ref });
@@ -187,6 +191,7 @@ export class NodeThreads {
       beatMs: Math.max(5, Math.floor(watchdogMs / 4)),
       peers,
       names: [...this.rt.names.entries()],
+      events: this.rt.events.active,
     };
     const worker = new Worker(ENTRY, {
       workerData: boot,
@@ -275,6 +280,9 @@ export class NodeThreads {
         break;
       case 'claim':
         this.claim(thread, c);
+        break;
+      case 'event':
+        if (this.rt.events.active) this.rt.events.emit(decodeEvent(c.event), this.rt.logger);
         break;
       case 'release':
         this.rt.names.releaseFor(c.name, c.ref);
@@ -377,7 +385,8 @@ type Control =
   | { op: 'root_exit'; reason: WireReason }
   | { op: 'log'; level: 'error' | 'warn' | 'info'; message: string }
   | { op: 'claim'; req: number; name: string; ref: AnyRef }
-  | { op: 'release'; name: string; ref: AnyRef };
+  | { op: 'release'; name: string; ref: AnyRef }
+  | { op: 'event'; event: unknown };
 
 function toUrl(module: string): string {
   if (/^(file|data):/.test(module)) return module;

@@ -25,6 +25,8 @@ export interface WorkerBoot {
   readonly peers: { thread: number; port: MessagePort }[];
   /** The node-wide names at spawn time; later changes arrive as control frames. */
   readonly names: [string, AnyRef][];
+  /** Forward lifecycle events to the main thread (someone there listens). */
+  readonly events: boolean;
 }
 
 /** Control payloads the main thread sends to a worker. */
@@ -34,4 +36,5 @@ export type WorkerControl =
   | { op: 'claim_reply'; req: number; error?: SerializedError }
   | { op: 'thread_down'; thread: number; reason: WireReason }
   | ({ op: 'start' } & StartTree)
+  | { op: 'events'; on: boolean }
   | { op: 'stop' };

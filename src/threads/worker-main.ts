@@ -11,7 +11,7 @@ import type { AnyRef } from '../core/ref.js';
 import { Runtime, setDefaultRuntime } from '../core/runtime.js';
 import { Supervisor } from '../behaviours/supervisor/supervisor.js';
 import type { SupervisorOptions } from '../behaviours/supervisor/spec.js';
-import { decodeReason, encodeReason } from '../transport/frames.js';
+import { decodeReason, encodeEvent, encodeReason } from '../transport/frames.js';
 import { MessagePortTransport } from '../transport/message-port.js';
 import { ThreadLinks } from './links.js';
 import type { StartTree, WorkerBoot, WorkerControl } from './protocol.js';
@@ -82,6 +82,9 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
       case 'start':
         void startTree(c);
         break;
+      case 'events':
+        forwardEvents(c.on);
+        break;
       case 'stop':
         stopping = true;
         if (root === undefined) finish();
@@ -89,6 +92,17 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
         break;
     }
   };
+
+  let stopForwarding: (() => void) | undefined;
+  const forwardEvents = (on: boolean): void => {
+    if (on && stopForwarding === undefined) {
+      stopForwarding = rt.events.on((event) => links.control(0, { op: 'event', event: encodeEvent(event) }));
+    } else if (!on && stopForwarding !== undefined) {
+      stopForwarding();
+      stopForwarding = undefined;
+    }
+  };
+  forwardEvents(data.events);
 
   const beat = setInterval(() => links.control(0, { op: 'hb' }), data.beatMs);
 

@@ -95,7 +95,9 @@ function walk(obj: object, guard: Guard): Found | undefined {
     let i = 0;
     for (const [k, v] of obj) {
       const n = i++;
-      const f = visit(k, () => `.<key ${n}>`, obj, guard) ?? visit(v, () => `.get(${typeof k === 'string' ? JSON.stringify(k) : String(k)})`, obj, guard);
+      const f =
+        visit(k, () => `.<key ${n}>`, obj, guard) ??
+        visit(v, () => `.get(${typeof k === 'string' ? JSON.stringify(k) : String(k)})`, obj, guard);
       if (f !== undefined) return f;
     }
   } else if (obj instanceof Set) {

@@ -20,6 +20,7 @@
  * | STOP | process id | encoded reason | 0 |
  * | CTL | 0 | control payload (thread management) | 0 |
  */
+import type { LifecycleEvent } from '../core/events.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import type { SerializedError } from '../errors.js';
 import { deserializeError, isSerializedError, serializeError } from '../errors.js';
@@ -57,4 +58,14 @@ export function encodeReason(r: ExitReason): WireReason {
 export function decodeReason(r: WireReason): ExitReason {
   if (typeof r === 'object' && r !== null && 'error' in r && isSerializedError(r.error)) return { error: deserializeError(r.error) };
   return r as ExitReason;
+}
+
+/** A lifecycle event in wire form (its exit reason encoded). */
+export function encodeEvent(e: LifecycleEvent): unknown {
+  return 'reason' in e ? { ...e, reason: encodeReason(e.reason) } : e;
+}
+
+export function decodeEvent(e: unknown): LifecycleEvent {
+  const ev = e as LifecycleEvent & { reason?: WireReason };
+  return (ev.reason !== undefined ? { ...ev, reason: decodeReason(ev.reason) } : ev) as LifecycleEvent;
 }
