@@ -170,6 +170,9 @@ export class InitTimeoutError extends SpindleError {
 /** A callback returned a value of the wrong shape (OTP's `bad_return_value`). */
 export class BadReturnValueError extends SpindleError {
   override name = 'BadReturnValueError';
+  static is(e: unknown): e is BadReturnValueError {
+    return SpindleError.hasCode(e, ErrorCode.BAD_RETURN_VALUE);
+  }
   constructor(
     readonly callback: string,
     readonly expected: string,
@@ -232,6 +235,9 @@ export class ChildStartError extends SpindleError {
 /** No child with that id in the supervisor. */
 export class ChildNotFoundError extends SpindleError {
   override name = 'ChildNotFoundError';
+  static is(e: unknown): e is ChildNotFoundError {
+    return SpindleError.hasCode(e, ErrorCode.CHILD_NOT_FOUND);
+  }
   constructor(
     readonly childId: string,
     readonly supervisor: string,
@@ -246,6 +252,9 @@ export class ChildNotFoundError extends SpindleError {
 /** The operation needs the child stopped (e.g. `deleteChild`, `restartChild`) but it runs. */
 export class ChildRunningError extends SpindleError {
   override name = 'ChildRunningError';
+  static is(e: unknown): e is ChildRunningError {
+    return SpindleError.hasCode(e, ErrorCode.CHILD_RUNNING);
+  }
   constructor(
     readonly childId: string,
     readonly supervisor: string,
@@ -260,6 +269,9 @@ export class ChildRunningError extends SpindleError {
 /** Two children share one id. */
 export class DuplicateChildError extends SpindleError {
   override name = 'DuplicateChildError';
+  static is(e: unknown): e is DuplicateChildError {
+    return SpindleError.hasCode(e, ErrorCode.DUPLICATE_CHILD);
+  }
   constructor(
     readonly childId: string,
     readonly supervisor: string,
@@ -274,6 +286,9 @@ export class DuplicateChildError extends SpindleError {
 /** A public function was given an argument it cannot use. */
 export class InvalidArgumentError extends SpindleError {
   override name = 'InvalidArgumentError';
+  static is(e: unknown): e is InvalidArgumentError {
+    return SpindleError.hasCode(e, ErrorCode.INVALID_ARGUMENT);
+  }
   constructor(
     readonly argument: string,
     readonly problem: string,
@@ -288,6 +303,9 @@ export class InvalidArgumentError extends SpindleError {
 /** A function that acts on "the current process" was called outside any process. */
 export class NotInProcessError extends SpindleError {
   override name = 'NotInProcessError';
+  static is(e: unknown): e is NotInProcessError {
+    return SpindleError.hasCode(e, ErrorCode.NOT_IN_PROCESS);
+  }
   constructor(readonly fn: string) {
     super(ErrorCode.NOT_IN_PROCESS, `${fn} must be called from inside a process callback (in async callbacks, before the first await)`, {
       fn,
@@ -336,6 +354,9 @@ export class ThreadExitError extends SpindleError {
 /** A Task job threw; `cause` is the original error. */
 export class TaskFailedError extends SpindleError {
   override name = 'TaskFailedError';
+  static is(e: unknown): e is TaskFailedError {
+    return SpindleError.hasCode(e, ErrorCode.TASK_FAILED);
+  }
   constructor(
     readonly task: string,
     cause: unknown,
@@ -347,6 +368,9 @@ export class TaskFailedError extends SpindleError {
 /** A Task did not finish in time and was cancelled. */
 export class TaskTimeoutError extends SpindleError {
   override name = 'TaskTimeoutError';
+  static is(e: unknown): e is TaskTimeoutError {
+    return SpindleError.hasCode(e, ErrorCode.TASK_TIMEOUT);
+  }
   constructor(
     readonly task: string,
     readonly timeoutMs: number,
@@ -358,6 +382,9 @@ export class TaskTimeoutError extends SpindleError {
 /** A Task was aborted through its AbortSignal. */
 export class TaskAbortedError extends SpindleError {
   override name = 'TaskAbortedError';
+  static is(e: unknown): e is TaskAbortedError {
+    return SpindleError.hasCode(e, ErrorCode.TASK_ABORTED);
+  }
   constructor(readonly task: string) {
     super(ErrorCode.TASK_ABORTED, `task ${task} was aborted`, { task });
   }
@@ -366,6 +393,9 @@ export class TaskAbortedError extends SpindleError {
 /** The runtime (or the thread host) is closed or closing and takes no new work. */
 export class RuntimeClosedError extends SpindleError {
   override name = 'RuntimeClosedError';
+  static is(e: unknown): e is RuntimeClosedError {
+    return SpindleError.hasCode(e, ErrorCode.RUNTIME_CLOSED);
+  }
   constructor(readonly what: string) {
     super(ErrorCode.RUNTIME_CLOSED, `${what}: the runtime is shutting down`, {
       what,

@@ -168,3 +168,26 @@ describe('error messages', () => {
     expect(ServerExitedError.for(ref, 'killed', 'x').message).toContain('killed');
   });
 });
+
+describe('static is', () => {
+  it('every error class recognises its own code, also after a round trip', async () => {
+    const E = await import('../src/errors.js');
+    const samples: [{ is(e: unknown): boolean }, Error][] = [
+      [E.BadReturnValueError, new E.BadReturnValueError('handleCall', 'a tuple', 'undefined')],
+      [E.ChildNotFoundError, new E.ChildNotFoundError('a', 'sup')],
+      [E.ChildRunningError, new E.ChildRunningError('a', 'sup')],
+      [E.DuplicateChildError, new E.DuplicateChildError('a', 'sup')],
+      [E.InvalidArgumentError, new E.InvalidArgumentError('x', 'bad')],
+      [E.NotInProcessError, new E.NotInProcessError('GenServer.self')],
+      [E.TaskFailedError, new E.TaskFailedError('job', new Error('x'))],
+      [E.TaskTimeoutError, new E.TaskTimeoutError('job', 5)],
+      [E.TaskAbortedError, new E.TaskAbortedError('job')],
+      [E.RuntimeClosedError, new E.RuntimeClosedError('send')],
+    ];
+    for (const [cls, err] of samples) {
+      expect(cls.is(err)).toBe(true);
+      expect(cls.is(E.deserializeError(structuredClone(E.serializeError(err))))).toBe(true);
+      expect(cls.is(new Error('plain'))).toBe(false);
+    }
+  });
+});

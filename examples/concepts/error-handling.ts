@@ -89,7 +89,7 @@ await exited;
 try {
   await Supervisor.terminateChild(sup, 'no-such-child');
 } catch (e) {
-  // Classes without a static `is` are recognised with SpindleError.hasCode.
+  // Every class has a static `is`; SpindleError.hasCode recognises any code.
   if (SpindleError.hasCode(e, ErrorCode.CHILD_NOT_FOUND))
     console.log(`4. terminateChild -> ${ErrorCode.CHILD_NOT_FOUND}; supervisor alive: ${Process.alive(sup)}`);
 }
