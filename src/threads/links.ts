@@ -175,6 +175,11 @@ export class ThreadLinks implements Outbound {
   };
 
   private receive(thread: number, batch: unknown[]): void {
+    this.ingest(thread, batch);
+  }
+
+  /** Decodes one incoming batch from peer `thread` and feeds every frame to the router. */
+  private ingest(thread: number, batch: unknown[]): void {
     const rt = this.rt;
     const router = rt.router;
     const procs = rt.procs;
