@@ -33,6 +33,9 @@ export const ErrorCode = {
   TASK_TIMEOUT: 'ERR_TASK_TIMEOUT',
   TASK_ABORTED: 'ERR_TASK_ABORTED',
   RUNTIME_CLOSED: 'ERR_RUNTIME_CLOSED',
+  MAILBOX_FULL: 'ERR_MAILBOX_FULL',
+  MAILBOX_OVERFLOW: 'ERR_MAILBOX_OVERFLOW',
+  BUSY: 'ERR_BUSY',
   REMOTE: 'ERR_REMOTE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -387,6 +390,66 @@ export class TaskAbortedError extends SpindleError {
   }
   constructor(readonly task: string) {
     super(ErrorCode.TASK_ABORTED, `task ${task} was aborted`, { task });
+  }
+}
+
+/**
+ * A call (or, under the `reject` policy, a same-thread cast or send) found the target's
+ * bounded mailbox full (`StartOptions.maxMailbox`). Nothing was queued.
+ */
+export class MailboxFullError extends SpindleError {
+  override name = 'MailboxFullError';
+  constructor(
+    readonly server: string,
+    readonly maxMailbox: number,
+  ) {
+    super(ErrorCode.MAILBOX_FULL, `the mailbox of ${server} is full (maxMailbox ${maxMailbox}); the message was not queued`, {
+      server,
+      maxMailbox,
+    });
+  }
+  static is(e: unknown): e is MailboxFullError {
+    return SpindleError.hasCode(e, ErrorCode.MAILBOX_FULL);
+  }
+}
+
+/** The exit reason `{ error }` of a process whose bounded mailbox overflowed under the `crash` policy. */
+export class MailboxOverflowError extends SpindleError {
+  override name = 'MailboxOverflowError';
+  constructor(
+    readonly server: string,
+    readonly maxMailbox: number,
+  ) {
+    super(ErrorCode.MAILBOX_OVERFLOW, `the mailbox of ${server} overflowed (maxMailbox ${maxMailbox}); mailbox_overflow`, {
+      server,
+      maxMailbox,
+    });
+  }
+  static is(e: unknown): e is MailboxOverflowError {
+    return SpindleError.hasCode(e, ErrorCode.MAILBOX_OVERFLOW);
+  }
+}
+
+/**
+ * The channel to another thread holds more unhandled messages than its bound
+ * (`RuntimeOptions.maxInFlight`): the receiver is not keeping up. Calls fail fast with this;
+ * casts are dropped and counted.
+ */
+export class ChannelBusyError extends SpindleError {
+  override name = 'ChannelBusyError';
+  constructor(
+    readonly destination: string,
+    readonly inFlight: number,
+    readonly maxInFlight: number,
+  ) {
+    super(
+      ErrorCode.BUSY,
+      `the channel to ${destination} is busy: ${inFlight} messages sent and not yet handled (maxInFlight ${maxInFlight})`,
+      { destination, inFlight, maxInFlight },
+    );
+  }
+  static is(e: unknown): e is ChannelBusyError {
+    return SpindleError.hasCode(e, ErrorCode.BUSY);
   }
 }
 

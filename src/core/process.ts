@@ -11,12 +11,12 @@
  * - Every call the process owes (queued, in flight, deferred) is answered with a typed error
  *   when it dies, at any distance.
  */
-import { ServerExitedError } from '../errors.js';
+import { MailboxOverflowError, ServerExitedError } from '../errors.js';
 import type { ExitReason } from './exit-reason.js';
 import { isErrorExit, isNormalExit } from './exit-reason.js';
 import { crashReport } from './events.js';
 import type { AnyRef, MonitorRef } from './ref.js';
-import { refKey, sameRef } from './ref.js';
+import { formatRef, refKey, sameRef } from './ref.js';
 import type { From, Runtime } from './runtime.js';
 
 /** Message kinds in the mailbox. */
@@ -53,14 +53,34 @@ export interface Watcher {
 /** Mailbox segment size: a longer queue chains segments instead of growing one array. */
 const SEGMENT = 4096;
 
-/** A mailbox entry that is not a cast. Private, so no user message is ever mistaken for one. */
+/**
+ * A mailbox entry that is not a same-thread cast. Private, so no user message is ever
+ * mistaken for one. `src` is the peer thread a message came from (-1: this thread), so the
+ * runtime can tell each peer how much of what it sent has been handled (acks: backpressure
+ * and the count of casts lost when a thread dies).
+ */
 class Envelope {
   constructor(
     readonly kind: number,
     readonly msg: unknown,
     readonly from: From | undefined,
+    readonly src: number,
   ) {}
 }
+
+/** What a bounded mailbox does with a message that does not fit (see `StartOptions.overflow`). */
+export type OverflowPolicy = 'drop_new' | 'reject' | 'crash';
+
+/** Whether a new user message may enter a mailbox. */
+export const Admit = {
+  /** Take it. */
+  Yes: 0,
+  /** Full: drop it (a call is rejected with MailboxFullError). */
+  Full: 1,
+  /** Full, and the policy is `crash`: the process has been told to exit. */
+  Crashed: 2,
+} as const;
+export type Admit = (typeof Admit)[keyof typeof Admit];
 
 export class Proc {
   status: Status = Status.Init as Status;
@@ -103,6 +123,14 @@ export class Proc {
   private tail = 0;
   /** Segments after `slots` (the last is `wslots`), once the queue outgrew one segment. */
   private segs: unknown[][] | undefined;
+  /** Most user messages the mailbox holds (Infinity: unbounded, as in OTP). */
+  maxMailbox = Number.POSITIVE_INFINITY;
+  /** What happens to a user message that does not fit. */
+  overflow: OverflowPolicy = 'drop_new';
+  /** Messages handed to the behaviour so far. */
+  handledCount = 0;
+  /** User messages refused by a full mailbox (casts and infos dropped, calls rejected). */
+  droppedCount = 0;
 
   constructor(
     readonly rt: Runtime,
@@ -120,7 +148,34 @@ export class Proc {
     return this.status !== Status.Dead;
   }
 
+  /**
+   * May one more user message (cast, info, call) enter? Only called when `maxMailbox` is
+   * finite: system messages (EXIT, DOWN) always enter. A refusal is counted here; under the
+   * `crash` policy the process exits with `{ error: MailboxOverflowError }`.
+   */
+  admit(): Admit {
+    if (this.queued < this.maxMailbox) return Admit.Yes;
+    this.droppedCount++;
+    if (this.overflow !== 'crash') return Admit.Full;
+    if ((this.status === Status.Running || this.status === Status.Init) && this.pendingStop === undefined) {
+      // Ahead of the queue, after the handler in flight (terminate still runs); never inside
+      // the sender's own call stack.
+      this.pendingStop = { error: new MailboxOverflowError(formatRef(this.ref), this.maxMailbox) };
+      if (this.status === Status.Running && !this.busy && !this.scheduled) this.rt.schedule(this);
+    }
+    return Admit.Crashed;
+  }
+
+  /** Queues a message that came from peer thread `src` (counted back to it once handled). */
+  enqueueFrom(src: number, kind: number, msg: unknown, from: From | undefined): void {
+    this.push(new Envelope(kind, msg, from, src));
+  }
+
   enqueue(kind: number, msg: unknown, from: From | undefined): void {
+    this.push(kind === CAST ? msg : new Envelope(kind, msg, from, -1));
+  }
+
+  private push(item: unknown): void {
     let w = this.wslots;
     let t = this.tail;
     if (t >= SEGMENT && t === w.length) {
@@ -139,7 +194,6 @@ export class Proc {
         t = 0;
       }
     }
-    const item = kind === CAST ? msg : new Envelope(kind, msg, from);
     if (t < w.length) w[t] = item;
     else w.push(item);
     this.tail = t + 1;
@@ -195,6 +249,7 @@ export class Proc {
         kind = item.kind;
         msg = item.msg;
         from = item.from;
+        if (item.src >= 0) rt.handledFrom(item.src, kind !== CALL);
       } else {
         kind = CAST;
         msg = item;
@@ -206,6 +261,7 @@ export class Proc {
         if (s.length > 128) this.slots = this.wslots = [];
       } else this.head = h + 1;
       rt.current = this;
+      this.handledCount++;
       const p = this.server.handle(kind, msg, from);
       rt.current = undefined;
       if (p !== undefined) {
@@ -384,8 +440,15 @@ export class Proc {
     const items = this.queuedItems();
     let dropped = 0;
     for (const e of items) {
-      if (e instanceof Envelope && e.kind === CALL) router.replyError(e.from as From, ServerExitedError.for(this.ref, reason, e.msg));
-      else dropped++;
+      if (e instanceof Envelope) {
+        // Consumed, as far as the peer that sent it is concerned (it is counted here).
+        if (e.src >= 0) this.rt.handledFrom(e.src, e.kind !== CALL);
+        if (e.kind === CALL) {
+          router.replyError(e.from as From, ServerExitedError.for(this.ref, reason, e.msg));
+          continue;
+        }
+      }
+      dropped++;
     }
     this.slots = this.wslots = [];
     this.segs = undefined;

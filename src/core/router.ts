@@ -4,9 +4,10 @@
  * decides: same thread → the process; other thread or node → the {@link Outbound} installed
  * by the threads/cluster layer. So every feature works the same at all three distances.
  */
-import { InvalidArgumentError, NoProcessError, ServerExitedError, serializeError } from '../errors.js';
+import { InvalidArgumentError, MailboxFullError, NoProcessError, ServerExitedError, serializeError } from '../errors.js';
 import type { ExitReason } from './exit-reason.js';
-import { CALL, type CAST, INFO, Status } from './process.js';
+import type { Proc } from './process.js';
+import { Admit, CALL, type CAST, INFO, Status } from './process.js';
 import type { AnyRef, MonitorRef } from './ref.js';
 import { formatRef, monitorKey, refKey } from './ref.js';
 import type { From, RemoteFrom, Runtime } from './runtime.js';
@@ -124,13 +125,22 @@ export class Router {
     return ref.thread === this.rt.thread && ref.node === this.rt.node;
   }
 
-  /** Delivers a cast or info message. Never throws for a dead target: counts the drop instead. */
-  send(to: AnyRef, kind: typeof CAST | typeof INFO, msg: unknown, transfer?: readonly Transferable[]): void {
+  /**
+   * Delivers a cast or info message. Never throws for a dead target or a full mailbox: counts
+   * the drop instead, except that with `tell` a same-thread target whose overflow policy is
+   * `reject` throws MailboxFullError to the sender (GenServer.cast/send; never from timers).
+   */
+  send(to: AnyRef, kind: typeof CAST | typeof INFO, msg: unknown, transfer?: readonly Transferable[], tell = false): void {
     const rt = this.rt;
     if (to.thread === rt.thread && to.node === rt.node) {
       const p = rt.procs.get(to.id);
       if (p === undefined) {
         this.dropped(to, 'no process');
+        return;
+      }
+      if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
+        this.dropped(to, 'mailbox_full');
+        if (tell && p.overflow === 'reject') throw full(p);
         return;
       }
       p.enqueue(kind, rt.strictMessages ? structuredClone(msg) : msg, undefined);
@@ -165,6 +175,10 @@ export class Router {
         if (p === rt.current) {
           // OTP's calling_self: the reply could only come from this very handler.
           reject(new InvalidArgumentError('call target', `${formatRef(to)} called itself; it would wait on its own mailbox`));
+          return;
+        }
+        if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
+          reject(full(p));
           return;
         }
         p.enqueue(CALL, rt.strictMessages ? structuredClone(msg) : msg, from);
@@ -255,14 +269,43 @@ export class Router {
     }
   }
 
-  /** An incoming call from elsewhere. */
-  deliverRemoteCall(to: AnyRef, msg: unknown, from: RemoteFrom): void {
-    const p = this.rt.procs.get(to.id);
+  /**
+   * An incoming cast or info from peer thread `src` for local process `id`. A message that
+   * cannot be queued (no such process, mailbox full) is dropped, counted, and acked to the
+   * peer as consumed, so its in-flight count stays true.
+   */
+  deliverRemote(id: number, kind: typeof CAST | typeof INFO, msg: unknown, src: number): void {
+    const rt = this.rt;
+    const p = rt.procs.get(id);
     if (p === undefined) {
+      rt.handledFrom(src, true);
+      rt.stats.droppedCasts++;
+      return;
+    }
+    if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
+      rt.handledFrom(src, true);
+      this.dropped(p.ref, 'mailbox_full');
+      return;
+    }
+    p.enqueueFrom(src, kind, msg, undefined);
+  }
+
+  /** An incoming call from elsewhere (peer thread `src`; -1 when not from a peer thread). */
+  deliverRemoteCall(to: AnyRef, msg: unknown, from: RemoteFrom, src = -1): void {
+    const rt = this.rt;
+    const p = rt.procs.get(to.id);
+    if (p === undefined) {
+      if (src >= 0) rt.handledFrom(src, false);
       this.replyError(from, new NoProcessError(formatRef(to)));
       return;
     }
-    p.enqueue(CALL, msg, from);
+    if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
+      if (src >= 0) rt.handledFrom(src, false);
+      this.replyError(from, full(p));
+      return;
+    }
+    if (src >= 0) p.enqueueFrom(src, CALL, msg, from);
+    else p.enqueue(CALL, msg, from);
   }
 
   /** Sends an exit signal from `from` to `to`. */
@@ -371,4 +414,9 @@ export class Router {
     if (p.monitoring === undefined || !p.monitoring.delete(key)) return;
     p.enqueue(INFO, { type: 'DOWN', monitor: w.monitor, ref, reason }, undefined);
   }
+}
+
+/** The error a call (or a `reject`-policy cast) gets from a full mailbox. */
+function full(p: Proc): MailboxFullError {
+  return new MailboxFullError(formatRef(p.ref), p.maxMailbox);
 }

@@ -34,6 +34,28 @@ export interface RuntimeOptions {
   sliceMs?: number;
   /** Clone every same-thread message (structured clone) to catch shared-state bugs; default false. */
   strictMessages?: boolean;
+  /**
+   * Most messages (casts, infos, calls) this thread may have sent to one other thread that
+   * it has not yet handled. Past it, calls reject at once with ChannelBusyError and casts are
+   * dropped and counted. Default 2,097,152 (2^21); `Infinity` for no bound.
+   */
+  maxInFlight?: number;
+}
+
+/** Default of {@link RuntimeOptions.maxInFlight}. */
+export const DEFAULT_MAX_IN_FLIGHT = 2 ** 21;
+
+/**
+ * What this thread has handled of the messages each peer thread sent it, so far; sent back to
+ * the peer in acks. Indexed by peer thread number.
+ */
+export interface HandledCounts {
+  /** Casts and infos handled (exact: the peer counts what was lost from it). */
+  casts: number[];
+  /** Every message handled: casts, infos and calls (the peer's in-flight bound). */
+  frames: number[];
+  /** Peers whose counts moved since the last ack. */
+  dirty: number[];
 }
 
 /** A pending call made from this thread. For local callees it is also the `from` they reply to. */
@@ -93,8 +115,17 @@ export class Runtime {
   readonly strictMessages: boolean;
   /** The process whose callback is running (synchronous part only). */
   current: Proc | undefined;
-  /** Observable counters: casts to dead processes and messages dropped when a process exited. */
-  readonly stats = { droppedCasts: 0, droppedOnExit: 0 };
+  /**
+   * Observable counters: casts to dead processes or refused by a full mailbox or busy channel
+   * (`droppedCasts`), messages left in a mailbox when its process exited (`droppedOnExit`),
+   * and casts sent to a thread that died before handling them (`lostInFlight`).
+   */
+  readonly stats = { droppedCasts: 0, droppedOnExit: 0, lostInFlight: 0 };
+  readonly maxInFlight: number;
+  /** Handled counts per peer thread (see {@link HandledCounts}); acks go out after each drain run. */
+  readonly handled: HandledCounts = { casts: [], frames: [], dirty: [] };
+  /** Sends the acks for {@link handled} (installed by the threads layer). */
+  onHandled: (() => void) | undefined;
   /** Hooks for the threads/cluster layers. */
   exitHooks: ((p: Proc) => void)[] = [];
   /** Stops a process on another thread/node (installed by the threads layer). */
@@ -128,6 +159,7 @@ export class Runtime {
     this.drainBudget = options.drainBudget ?? 512;
     this.sliceMs = options.sliceMs ?? 5;
     this.strictMessages = options.strictMessages ?? false;
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.deadlines = new Deadlines(this.clock);
     this.router = new Router(this);
     this.selfRef = makeRef(this.node, this.thread, 0);
@@ -195,6 +227,25 @@ export class Runtime {
     }
   }
 
+  /** A message from peer thread `src` was handed to its handler. */
+  handledFrom(src: number, isCast: boolean): void {
+    const h = this.handled;
+    const f = h.frames[src];
+    if (f === undefined) {
+      h.frames[src] = 1;
+      h.casts[src] = isCast ? 1 : 0;
+      h.dirty.push(src);
+      return;
+    }
+    h.frames[src] = f + 1;
+    if (isCast) {
+      const c = h.casts[src] as number;
+      // A cast changes the exact count the peer reads when this thread dies: ack it this turn.
+      if (!h.dirty.includes(src) ) h.dirty.push(src);
+      h.casts[src] = c + 1;
+    } else if (((f + 1) & 1023) === 0 && !h.dirty.includes(src)) h.dirty.push(src);
+  }
+
   onProcessExit(p: Proc): void {
     for (const h of this.exitHooks) h(p);
   }
@@ -209,6 +260,11 @@ export class Runtime {
       // callback for async_hooks and measured ~3x slower on the call path.
       resolved.then(this.runReady);
     }
+  }
+
+  /** Runs the drains queued so far now, rather than in this turn's microtasks. */
+  drainNow(): void {
+    if (this.ready.length > 0) this.runReady();
   }
 
   private readonly runReady = (): void => {
@@ -232,6 +288,7 @@ export class Runtime {
     if (ready.length === 1) ready.pop();
     else ready.length = 0;
     this.tickQueued = false;
+    if (this.handled.dirty.length > 0) this.onHandled?.();
     ambient.active = prev;
     if (this.later.length > 0 && !this.laterQueued) {
       this.laterQueued = true;

@@ -4,7 +4,14 @@
  * incoming frames back into the router. Main and workers use the same class; only the
  * control frames (CTL) differ, and those go to `onControl`.
  */
-import { NoProcessError, NotCloneableError, RuntimeClosedError, ThreadExitError, deserializeError } from '../errors.js';
+import {
+  ChannelBusyError,
+  NoProcessError,
+  NotCloneableError,
+  RuntimeClosedError,
+  ThreadExitError,
+  deserializeError,
+} from '../errors.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import { CALL, CAST, INFO } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
@@ -24,8 +31,40 @@ export interface SendOptions {
   transfer?: readonly Transferable[];
 }
 
+/**
+ * What this thread sent to one peer and what the peer acknowledged as handled (cumulative
+ * counts; see Tag.ACK). `frames` covers casts, infos and calls: the difference is the
+ * channel's in-flight count, bounded by `maxInFlight`. `casts` covers casts and infos: what
+ * is unacknowledged when the peer dies was lost in flight, and is counted.
+ */
+class PeerCounts {
+  sentFrames = 0;
+  sentCasts = 0;
+  ackedFrames = 0;
+  ackedCasts = 0;
+  /** Casts dropped because the channel was over its in-flight bound. */
+  busyDrops = 0;
+}
+
+/** A snapshot of one channel's counters (see {@link ThreadLinks.channelStats}). */
+export interface ChannelStats {
+  readonly thread: number;
+  /** Messages (casts, infos, calls) sent and not yet handled by the peer. */
+  readonly inFlight: number;
+  readonly sentFrames: number;
+  readonly sentCasts: number;
+  readonly ackedCasts: number;
+  /** Casts and infos dropped because the channel was over `maxInFlight`. */
+  readonly busyDrops: number;
+  /** Batches received from the peer that wait for a later turn on this thread. */
+  readonly backlog: number;
+}
+
 export class ThreadLinks implements Outbound {
   private readonly channels = new Map<number, Channel>();
+  private readonly counts = new Map<number, PeerCounts>();
+  /** When a batch last arrived from each peer (performance.now()): proof of life for the watchdog. */
+  private readonly heard: number[] = [];
   /** Threads known to be dead: calls to them fail at once. */
   private readonly dead = new Map<number, ExitReason>();
   /** Control frames (thread management) from peer `thread`. */
@@ -37,6 +76,7 @@ export class ThreadLinks implements Outbound {
     rt.setOutbound(this);
     rt.remoteStop = (ref, reason, timeoutMs) => this.stopRemote(ref, reason, timeoutMs);
     rt.remoteAlive = (ref) => this.reachable(ref);
+    rt.onHandled = () => this.sendAcks();
   }
 
   /** Attaches the transport to peer `thread`. */
@@ -44,6 +84,7 @@ export class ThreadLinks implements Outbound {
     const ch = new Channel(transport);
     ch.onFrameError = (frame, err) => this.frameFailed(thread, frame, err);
     this.channels.set(thread, ch);
+    this.counts.set(thread, new PeerCounts());
     this.dead.delete(thread);
     transport.onBatch((batch) => this.receive(thread, batch));
     transport.onClose(() => {
@@ -58,9 +99,47 @@ export class ThreadLinks implements Outbound {
     this.channels.clear();
   }
 
-  /** Flushes every channel now (before a worker exits). */
+  /** Flushes every channel now, acks included (before a worker exits). */
   flushAll(): void {
+    if (this.rt.handled.dirty.length > 0) this.sendAcks();
     for (const ch of this.channels.values()) ch.flush();
+  }
+
+  /** Counters of the channel to `thread` (undefined when there is none). */
+  channelStats(thread: number): ChannelStats | undefined {
+    const c = this.counts.get(thread);
+    if (c === undefined) return undefined;
+    let backlog = 0;
+    for (let i = 0; i < this.backlog.length; i += 2) if (this.backlog[i] === thread) backlog++;
+    return {
+      thread,
+      inFlight: c.sentFrames - c.ackedFrames,
+      sentFrames: c.sentFrames,
+      sentCasts: c.sentCasts,
+      ackedCasts: c.ackedCasts,
+      busyDrops: c.busyDrops,
+      backlog,
+    };
+  }
+
+  /** When a batch last arrived from `thread` (performance.now() ms; -Infinity if never). */
+  heardAt(thread: number): number {
+    return this.heard[thread] ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** Tells each peer with news how much of what it sent has been handled here. */
+  private sendAcks(): void {
+    const h = this.rt.handled;
+    for (const t of h.dirty) this.channels.get(t)?.write(Tag.ACK, 0, h.casts[t] ?? 0, h.frames[t] ?? 0);
+    h.dirty.length = 0;
+  }
+
+  /** An ack from `thread`: cumulative counts, never trusted past what was sent. */
+  private acked(thread: number, casts: number, frames: number): void {
+    const c = this.counts.get(thread);
+    if (c === undefined || typeof casts !== 'number' || typeof frames !== 'number') return;
+    if (casts > c.ackedCasts) c.ackedCasts = Math.min(casts, c.sentCasts);
+    if (frames > c.ackedFrames) c.ackedFrames = Math.min(frames, c.sentFrames);
   }
 
   threads(): number[] {
@@ -82,8 +161,21 @@ export class ThreadLinks implements Outbound {
     const ch = this.channel(to);
     const problem = findUncloneable(msg);
     if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, formatRef(to));
+    const c = this.counts.get(to.thread) as PeerCounts;
+    const inFlight = c.sentFrames - c.ackedFrames;
+    if (inFlight >= this.rt.maxInFlight) {
+      // The receiver is not keeping up: fail fast rather than grow both heaps without limit.
+      if (kind === CALL) throw new ChannelBusyError(`thread ${to.thread}`, inFlight, this.rt.maxInFlight);
+      c.busyDrops++;
+      this.rt.router.dropped(to, 'busy');
+      return;
+    }
+    c.sentFrames++;
     if (kind === CALL) ch.write(Tag.CALL, to.id, msg, (from as RemoteFrom).call, transfer);
-    else ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, transfer);
+    else {
+      c.sentCasts++;
+      ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, transfer);
+    }
   }
 
   reply(to: RemoteFrom, ok: boolean, value: unknown): void {
@@ -155,6 +247,12 @@ export class ThreadLinks implements Outbound {
   private frameFailed(thread: number, frame: unknown[], err: unknown): void {
     const tag = frame[0] as number;
     const to = makeRef(this.rt.node, thread, frame[1] as number);
+    const c = this.counts.get(thread);
+    if (c !== undefined && (tag === Tag.CALL || tag === Tag.CAST || tag === Tag.INFO)) {
+      // Never left: not in flight, and not lost by the peer.
+      c.sentFrames--;
+      if (tag !== Tag.CALL) c.sentCasts--;
+    }
     if (tag === Tag.CALL) {
       this.rt.router.settleOutgoing(frame[3] as number, false, new NotCloneableError('message', String(err), formatRef(to)));
       return;
@@ -174,9 +272,77 @@ export class ThreadLinks implements Outbound {
     for (const ch of this.channels.values()) ch.flush();
   };
 
+  /**
+   * Batches that arrived after this turn used up its time slice, as [thread, batch] pairs
+   * flattened, in arrival order (so per-sender order holds). Worked off in later turns.
+   */
+  private backlog: unknown[] = [];
+  private backlogHead = 0;
+  /** performance.now() at the first batch of this event-loop turn; -1 between turns. */
+  private turnStart = -1;
+  private backlogQueued = false;
+
+  private readonly endTurn = (): void => {
+    this.turnStart = -1;
+  };
+
+  /**
+   * An incoming batch. Node delivers every message waiting on a port in one callback, and
+   * each batch's messages are handled in the microtasks after it: a stream of batches would
+   * hold the thread for as long as the stream lasts, starving its timers (the watchdog
+   * heartbeat), I/O and replies. So a turn handles batches inline only for `sliceMs` (the
+   * same slice a mailbox drain gets); later batches wait in the backlog, which is worked off
+   * one slice per turn with the event loop running in between.
+   */
   private receive(thread: number, batch: unknown[]): void {
-    this.ingest(thread, batch);
+    const now = performance.now();
+    this.heard[thread] = now;
+    if (this.backlogHead === this.backlog.length) {
+      if (this.turnStart < 0) {
+        this.turnStart = now;
+        setImmediate(this.endTurn);
+      }
+      if (now - this.turnStart < this.rt.sliceMs) {
+        this.ingest(thread, batch);
+        return;
+      }
+    }
+    this.backlog.push(thread, batch);
+    if (!this.backlogQueued) {
+      this.backlogQueued = true;
+      setImmediate(this.runBacklog);
+    }
   }
+
+  /** Works off the backlog for one time slice, handling each batch's messages as it goes. */
+  private readonly runBacklog = (): void => {
+    this.backlogQueued = false;
+    const rt = this.rt;
+    const start = performance.now();
+    const q = this.backlog;
+    do {
+      const thread = q[this.backlogHead] as number;
+      const batch = q[this.backlogHead + 1] as unknown[];
+      q[this.backlogHead] = undefined;
+      q[this.backlogHead + 1] = undefined;
+      this.backlogHead += 2;
+      this.ingest(thread, batch);
+      // What the batch queued is handled now, as it would be in the microtasks after an
+      // inline batch; a process past its own slice waits for the next turn.
+      rt.drainNow();
+    } while (this.backlogHead < q.length && performance.now() - start < rt.sliceMs);
+    if (this.backlogHead === q.length) {
+      this.backlog = [];
+      this.backlogHead = 0;
+    } else {
+      if (this.backlogHead > 1024 && this.backlogHead * 2 > q.length) {
+        this.backlog = q.slice(this.backlogHead);
+        this.backlogHead = 0;
+      }
+      this.backlogQueued = true;
+      setImmediate(this.runBacklog);
+    }
+  };
 
   /** Decodes one incoming batch from peer `thread` and feeds every frame to the router. */
   private ingest(thread: number, batch: unknown[]): void {
@@ -204,14 +370,14 @@ export class ThreadLinks implements Outbound {
         const b = batch[i + 3];
         switch (tag) {
           case Tag.CAST:
-          case Tag.INFO: {
-            const p = procs.get(to);
-            if (p === undefined) rt.stats.droppedCasts++;
-            else p.enqueue(tag === Tag.CAST ? CAST : INFO, a, undefined);
+          case Tag.INFO:
+            router.deliverRemote(to, tag === Tag.CAST ? CAST : INFO, a, thread);
             break;
-          }
           case Tag.CALL:
-            router.deliverRemoteCall(makeRef(node, rt.thread, to), a, { node, thread, call: b as number });
+            router.deliverRemoteCall(makeRef(node, rt.thread, to), a, { node, thread, call: b as number }, thread);
+            break;
+          case Tag.ACK:
+            this.acked(thread, a as number, b as number);
             break;
           case Tag.REPLY_OK:
             router.settleOutgoing(b as number, true, a);
@@ -267,6 +433,7 @@ export class ThreadLinks implements Outbound {
    */
   threadDown(thread: number, reason: ExitReason): void {
     const rt = this.rt;
+    this.countLost(thread);
     this.dead.set(thread, reason);
     const ch = this.channels.get(thread);
     this.channels.delete(thread);
@@ -291,6 +458,19 @@ export class ThreadLinks implements Outbound {
     }
     rt.externalThreadDown(onThread, reason);
     rt.names.dropWhere(onThread);
+  }
+
+  /**
+   * Casts and infos this thread sent to `thread` that it never handled (not acknowledged):
+   * lost when that thread died. Counted once, into `stats.lostInFlight`.
+   */
+  countLost(thread: number): number {
+    const c = this.counts.get(thread);
+    if (c === undefined) return 0;
+    this.counts.delete(thread);
+    const lost = c.sentCasts - c.ackedCasts;
+    this.rt.stats.lostInFlight += lost;
+    return lost;
   }
 }
 

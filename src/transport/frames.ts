@@ -19,6 +19,7 @@
  * | DOWN | watcher id (0: the runtime) | `{ monitor, ref }` | encoded reason |
  * | STOP | process id | encoded reason | 0 |
  * | CTL | 0 | control payload (thread management) | 0 |
+ * | ACK | 0 | casts+infos handled from the receiver of this ack (cumulative) | all messages handled (cumulative) |
  */
 import type { LifecycleEvent } from '../core/events.js';
 import type { ExitReason } from '../core/exit-reason.js';
@@ -41,6 +42,7 @@ export const Tag = {
   DOWN: 13,
   STOP: 14,
   CTL: 15,
+  ACK: 16,
 } as const;
 export type Tag = (typeof Tag)[keyof typeof Tag];
 

@@ -17,14 +17,16 @@
 import { InitFailedError, InitTimeoutError, InvalidArgumentError, NoProcessError, NotInProcessError } from '../../errors.js';
 import type { ExitReason } from '../../core/exit-reason.js';
 import { exitReasonProblem } from '../../core/exit-reason.js';
-import type { Proc } from '../../core/process.js';
+import type { OverflowPolicy, Proc } from '../../core/process.js';
 import { CAST, INFO, Status } from '../../core/process.js';
 import type { CallMsg, CastMsg, InfoMsg, Protocol, ReplyOf } from '../../core/protocol.js';
 import type { AnyRef, Ref } from '../../core/ref.js';
 import { formatRef, isRef } from '../../core/ref.js';
 import type { From, Runtime } from '../../core/runtime.js';
-import { currentRuntime } from '../../core/runtime.js';
+import { currentRuntime, LocalFrom } from '../../core/runtime.js';
 import type { Transferable } from '../../core/router.js';
+import { checkDuration, durationProblem } from '../../core/duration.js';
+import { checkBoolean, checkName, checkOptions, checkTransfer, describeValue } from '../../core/validate.js';
 import type { GenServerBehavior } from './behavior.js';
 import { Engine } from './engine.js';
 import type { Directive } from './result.js';
@@ -47,6 +49,22 @@ export interface StartOptions<A = undefined> {
    * `'shutdown'` exit signal from the parent runs `terminate`. Set by supervisors.
    */
   link?: AnyRef;
+  /**
+   * Most user messages (casts, infos, calls) the mailbox holds; default `Infinity`
+   * (unbounded, as in OTP). Exit signals and DOWN messages always enter.
+   */
+  maxMailbox?: number;
+  /**
+   * What happens to a user message that finds the mailbox full (default `'drop_new'`):
+   * - `'drop_new'`: a cast or info is dropped and counted (`Process.info(ref).dropped`, the
+   *   runtime's `droppedCasts`, a `cast_dropped` event); a call is rejected at once with
+   *   MailboxFullError (never left to time out).
+   * - `'reject'`: as `drop_new`, and a same-thread `cast`/`send` also throws MailboxFullError
+   *   to the sender (a sender on another thread cannot be told synchronously: counted).
+   * - `'crash'`: the process exits with `{ error: MailboxOverflowError }` (terminate runs;
+   *   its supervisor restarts it as after any crash).
+   */
+  overflow?: OverflowPolicy;
 }
 
 /** Options for {@link GenServer.call}. */
@@ -93,6 +111,23 @@ function resolve(rt: Runtime, target: AnyRef | string): AnyRef | undefined {
   return typeof target === 'string' ? rt.names.get(target) : target;
 }
 
+/**
+ * Checks the start options shared by every way of starting a server (a direct start, a child
+ * spec's `options`): the name, both timeouts (see the duration rule in duration.ts), `trapExit`
+ * and `link`. Throws InvalidArgumentError naming the first bad option; returns the timeouts
+ * with their defaults. A supervisor calls it on a child spec so a bad spec fails
+ * `Supervisor.start` before any child starts.
+ */
+export function validateStartOptions(options: unknown): { initTimeout: number; shutdownTimeout: number } {
+  const o = checkOptions<StartOptions<unknown>>('options', options);
+  checkName('name', o.name);
+  const initTimeout = checkDuration('initTimeout', o.initTimeout, 5000);
+  const shutdownTimeout = checkDuration('shutdownTimeout', o.shutdownTimeout, 5000);
+  checkBoolean('trapExit', o.trapExit, false);
+  if (o.link !== undefined && !isRef(o.link)) throw new InvalidArgumentError('link', `expected a ref, got ${describeValue(o.link)}`);
+  return { initTimeout, shutdownTimeout };
+}
+
 function start<S, P extends Protocol = Protocol, A = undefined>(
   behavior: GenServerBehavior<S, P, A>,
   options: StartOptions<A> = {},
@@ -100,15 +135,25 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
   if (typeof behavior !== 'object' || behavior === null || typeof behavior.init !== 'function') {
     return Promise.reject(new InvalidArgumentError('behavior', 'expected an object with an init function'));
   }
-  const initTimeout = options.initTimeout ?? 5000;
-  const shutdownTimeout = options.shutdownTimeout ?? 5000;
-  if (!(initTimeout > 0) || !(shutdownTimeout > 0)) {
-    return Promise.reject(new InvalidArgumentError('timeout', 'initTimeout and shutdownTimeout must be positive numbers of milliseconds'));
+  let initTimeout: number;
+  let shutdownTimeout: number;
+  try {
+    ({ initTimeout, shutdownTimeout } = validateStartOptions(options));
+  } catch (e) {
+    return Promise.reject(e);
   }
   const rt = currentRuntime();
+  let mailbox: { max: number; overflow: OverflowPolicy };
+  try {
+    mailbox = mailboxOptions(options);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const p = rt.spawn();
   const engine = new Engine(p, behavior, shutdownTimeout);
   p.server = engine;
+  p.maxMailbox = mailbox.max;
+  p.overflow = mailbox.overflow;
   if (options.trapExit === true) p.trapExit = true;
   if (options.link !== undefined) {
     p.parent = options.link;
@@ -148,6 +193,21 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
     p.registered = new Set([options.name]);
   }
   return boot(rt, p, engine, behavior, options, initTimeout);
+}
+
+const OVERFLOW: readonly OverflowPolicy[] = ['drop_new', 'reject', 'crash'];
+
+/** Validates `maxMailbox` (an integer >= 1, or Infinity) and `overflow`. */
+function mailboxOptions(options: StartOptions<unknown>): { max: number; overflow: OverflowPolicy } {
+  const max = options.maxMailbox ?? Number.POSITIVE_INFINITY;
+  if (max !== Number.POSITIVE_INFINITY && !(typeof max === 'number' && Number.isInteger(max) && max >= 1)) {
+    throw new InvalidArgumentError('maxMailbox', `expected an integer >= 1 or Infinity, got ${typeof max === 'number' ? String(max) : typeof max}`);
+  }
+  const overflow = options.overflow ?? 'drop_new';
+  if (!OVERFLOW.includes(overflow)) {
+    throw new InvalidArgumentError('overflow', `expected 'drop_new', 'reject' or 'crash', got ${typeof overflow === 'string' ? JSON.stringify(overflow) : typeof overflow}`);
+  }
+  return { max, overflow };
 }
 
 function boot<S, P extends Protocol, A>(
@@ -254,42 +314,65 @@ function call<P extends Protocol, const M>(ref: ServerRef<P>, msg: M & CallMsg<P
   // A promise-returning API rejects on bad input rather than throwing synchronously.
   const bad = refProblem(ref, 'GenServer.call');
   if (bad !== undefined) return Promise.reject(bad);
-  const timeout = options?.timeout ?? 5000;
-  if (!(timeout > 0))
-    return Promise.reject(
-      new InvalidArgumentError('timeout', `expected a positive number of milliseconds or Infinity, got ${String(timeout)}`),
-    );
+  let timeout: number;
+  try {
+    timeout = checkCallOptions(options);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) return Promise.reject(new NoProcessError(String(ref)));
   return rt.router.call(target, msg, timeout, options?.transfer) as Promise<ReplyOf<P, M>>;
 }
 
+/**
+ * Checks call options; returns the timeout. 0 is a valid timeout: the deadline is now, so the
+ * call fails with CallTimeoutError when the clock next fires timers unless the reply came
+ * first (a same-thread server that answers in its current drain).
+ */
+function checkCallOptions(options: unknown): number {
+  const o = checkOptions<CallOptions>('options', options);
+  checkTransfer(o.transfer);
+  return checkDuration('timeout', o.timeout, 5000);
+}
+
 function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>, options?: SendOptions): void {
   checkRef(ref, 'GenServer.cast');
+  checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) {
     rt.router.dropped(ref as string, 'name not registered');
     return;
   }
-  rt.router.send(target, CAST, msg, options?.transfer);
+  rt.router.send(target, CAST, msg, options?.transfer, true);
 }
 
 function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>, options?: SendOptions): void {
   checkRef(ref, 'GenServer.send');
+  checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) {
     rt.router.dropped(ref as string, 'name not registered');
     return;
   }
-  rt.router.send(target, INFO, msg, options?.transfer);
+  rt.router.send(target, INFO, msg, options?.transfer, true);
 }
 
 /** Replies to a call answered later (the handler returned `Result.noreply`). */
 function reply<R>(from: From, value: R): void {
+  if (!isFrom(from)) throw new InvalidArgumentError('from passed to GenServer.reply', `expected the from given to handleCall, got ${describeValue(from)}`);
   currentRuntime().router.reply(from, value);
+}
+
+/** True for a reply handle: a local pending call, or a remote caller's `{ node, thread, call }`. */
+function isFrom(v: unknown): v is From {
+  if (v instanceof LocalFrom) return true;
+  if (typeof v !== 'object' || v === null) return false;
+  const f = v as Record<string, unknown>;
+  return typeof f.node === 'string' && typeof f.thread === 'number' && typeof f.call === 'number';
 }
 
 /**
@@ -302,14 +385,18 @@ function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: 
   if (bad !== undefined) return Promise.reject(bad);
   const problem = exitReasonProblem(reason);
   if (problem !== undefined) return Promise.reject(new InvalidArgumentError('reason', problem));
+  let timeout: number;
+  try {
+    timeout = checkDuration('timeout', checkOptions<{ timeout?: number }>('options', options).timeout, 5000);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) return Promise.reject(new NoProcessError(String(ref)));
-  if (!rt.router.isLocal(target))
-    return rt.remoteStop?.(target, reason, options.timeout ?? 5000) ?? Promise.reject(new NoProcessError(formatRef(target)));
+  if (!rt.router.isLocal(target)) return rt.remoteStop?.(target, reason, timeout) ?? Promise.reject(new NoProcessError(formatRef(target)));
   const p = rt.procs.get(target.id);
   if (p === undefined) return Promise.reject(new NoProcessError(formatRef(target)));
-  const timeout = options.timeout ?? 5000;
   const exited = p.exited();
   p.requestStop(reason);
   if (p.status === Status.Dead) return exited.then(() => undefined);
@@ -330,6 +417,7 @@ function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: 
  * thread, true while that thread is alive (monitor it to know when it exits).
  */
 function isRunning(ref: ServerRef<Protocol>): boolean {
+  checkRef(ref, 'GenServer.isRunning');
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) return false;
@@ -340,13 +428,18 @@ function isRunning(ref: ServerRef<Protocol>): boolean {
   return rt.remoteAlive?.(target) ?? false;
 }
 
-/** Sends `msg` as an info message to `ref` after `ms` milliseconds. */
+/**
+ * Sends `msg` as an info message to `ref` after `ms` milliseconds (a duration: 0 delivers
+ * when the clock next fires timers, `Infinity` never delivers but the timer can still be
+ * cancelled, and it goes away with the target like any other).
+ */
 function sendAfter<P extends Protocol>(ref: Ref<P>, msg: InfoMsg<P>, ms: number): TimerRef {
-  checkRef(ref, 'GenServer.sendAfter');
-  if (!(ms >= 0)) throw new InvalidArgumentError('ms', `expected a non-negative number of milliseconds, got ${String(ms)}`);
+  if (!isRef(ref)) throw new InvalidArgumentError('ref passed to GenServer.sendAfter', `expected a ref, got ${describeValue(ref)}`);
+  const problem = durationProblem(ms);
+  if (problem !== undefined) throw new InvalidArgumentError('ms', problem);
   const rt = currentRuntime();
   const local = rt.router.isLocal(ref) ? rt.procs.get(ref.id) : undefined;
-  const t: TimerState = { target: ref, handle: undefined, active: true };
+  const t = new Timer(ref);
   t.handle = rt.clock.setTimeout(() => {
     t.active = false;
     local?.timers?.delete(t.handle);
@@ -357,14 +450,18 @@ function sendAfter<P extends Protocol>(ref: Ref<P>, msg: InfoMsg<P>, ms: number)
   return t;
 }
 
-interface TimerState extends TimerRef {
-  handle: unknown;
-  active: boolean;
+/** A {@link sendAfter} timer; a class so {@link cancelTimer} can tell one from anything else. */
+class Timer implements TimerRef {
+  handle: unknown = undefined;
+  active = true;
+  constructor(readonly target: AnyRef) {}
 }
 
 /** Cancels a {@link sendAfter} timer. Returns false if it already fired or was cancelled. */
 function cancelTimer(t: TimerRef): boolean {
-  const st = t as TimerState;
+  if (!(t instanceof Timer))
+    throw new InvalidArgumentError('timer passed to GenServer.cancelTimer', `expected a TimerRef from sendAfter, got ${describeValue(t)}`);
+  const st = t;
   if (!st.active) return false;
   st.active = false;
   const rt = currentRuntime();
