@@ -3,13 +3,16 @@
  * that act on "the current process" must run inside a callback (in async callbacks, before
  * the first `await`); they throw NotInProcessError otherwise.
  */
-import { InvalidArgumentError, NotInProcessError } from '../errors.js';
+import { InvalidArgumentError, NoProcessError, NotInProcessError, ServerExitedError } from '../errors.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import { exitReasonProblem } from '../core/exit-reason.js';
 import type { Proc } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
-import { isRef, monitorKey } from '../core/ref.js';
+import { isRef, makeRef, monitorKey } from '../core/ref.js';
+import type { InfoRequest, ProcessInfo } from '../core/process-info.js';
+import { processInfo } from '../core/process-info.js';
 import { currentRuntime } from '../core/runtime.js';
+import { checkFunction, describeValue, isMonitorRef } from '../core/validate.js';
 
 function me(fn: string): Proc {
   const p = currentRuntime().current;
@@ -18,7 +21,8 @@ function me(fn: string): Proc {
 }
 
 function checkRef(ref: unknown, fn: string): asserts ref is AnyRef {
-  if (!isRef(ref)) throw new InvalidArgumentError(`ref passed to ${fn}`, 'expected a ref ({ node, thread, id })');
+  if (!isRef(ref))
+    throw new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref ({ node, thread, id }), got ${describeValue(ref)}`);
 }
 
 /** The ref of the running process. */
@@ -60,6 +64,11 @@ function monitor(ref: AnyRef): MonitorRef {
 
 /** Removes a monitor; no DOWN will arrive for it afterwards. */
 function demonitor(m: MonitorRef): void {
+  if (!isMonitorRef(m))
+    throw new InvalidArgumentError(
+      'monitor passed to Process.demonitor',
+      `expected a MonitorRef from Process.monitor, got ${describeValue(m)}`,
+    );
   const p = me('Process.demonitor');
   const key = monitorKey(m);
   const target = p.monitoring?.get(key);
@@ -70,6 +79,8 @@ function demonitor(m: MonitorRef): void {
 
 /** Sets whether the current process traps exits; returns the previous value. */
 function trapExit(flag: boolean): boolean {
+  if (typeof flag !== 'boolean')
+    throw new InvalidArgumentError('flag passed to Process.trapExit', `expected true or false, got ${describeValue(flag)}`);
   const p = me('Process.trapExit');
   const prev = p.trapExit;
   p.trapExit = flag;
@@ -97,6 +108,7 @@ function exit(ref: AnyRef, reason: ExitReason | 'kill'): void {
  */
 function watch(ref: AnyRef, onExit: (reason: ExitReason, ref: AnyRef) => void): () => void {
   checkRef(ref, 'Process.watch');
+  checkFunction('onExit passed to Process.watch', onExit);
   return currentRuntime().watch(ref, (r, reason) => onExit(reason, r));
 }
 
@@ -115,6 +127,28 @@ function alive(ref: AnyRef): boolean {
   return rt.remoteAlive?.(ref) ?? false;
 }
 
+/**
+ * A snapshot of a process (status, mailbox length and bound, messages handled and dropped,
+ * links, monitors, name, thread), read where the process runs: at once for this thread, by a
+ * system call for another thread. Resolves with undefined when the process is not alive (as
+ * Elixir's `Process.info/1` returns nil). A process on an unreachable thread is not alive.
+ */
+function info(ref: AnyRef): Promise<ProcessInfo | undefined> {
+  if (!isRef(ref)) return Promise.reject(new InvalidArgumentError('ref passed to Process.info', 'expected a ref ({ node, thread, id })'));
+  const rt = currentRuntime();
+  if (rt.router.isLocal(ref)) return Promise.resolve(processInfo(rt.procs.get(ref.id)));
+  if (ref.id === 0 || rt.remoteAlive?.(ref) !== true) return Promise.resolve(undefined);
+  const req: InfoRequest = { op: 'process_info', id: ref.id };
+  return rt.router.call(makeRef(ref.node, ref.thread, 0), req, 5000).then(
+    (v) => v as ProcessInfo | undefined,
+    (e) => {
+      // The thread died meanwhile: so did the process.
+      if (ServerExitedError.is(e) || NoProcessError.is(e)) return undefined;
+      throw e;
+    },
+  );
+}
+
 /** Process-level operations: links, monitors, exits. */
 export const Process = {
   self,
@@ -127,4 +161,5 @@ export const Process = {
   watch,
   awaitExit,
   alive,
+  info,
 } as const;

@@ -32,8 +32,14 @@ export class Deadlines {
 
   constructor(private readonly clock: Clock) {}
 
-  /** Tracks `e`, which expires `timeoutMs` from now. */
+  /**
+   * Tracks `e`, which expires `timeoutMs` from now (a duration, see duration.ts). An infinite
+   * timeout is no deadline: nothing is tracked, no timer armed. A long one arms one clock
+   * timer for its full length (the clock, not this class, handles delays past Node's limit),
+   * so a call waiting days costs one timer, not one wake-up per millisecond.
+   */
   add(e: Expirable, timeoutMs: number): void {
+    if (timeoutMs === Number.POSITIVE_INFINITY) return;
     let q = this.lastQueue;
     if (q === undefined || this.lastTimeout !== timeoutMs) {
       q = this.byTimeout.get(timeoutMs);

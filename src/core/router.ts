@@ -7,6 +7,7 @@
 import { InvalidArgumentError, MailboxFullError, NoProcessError, ServerExitedError, serializeError } from '../errors.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Proc } from './process.js';
+import { isInfoRequest, processInfo } from './process-info.js';
 import { Admit, CALL, type CAST, INFO, Status } from './process.js';
 import type { AnyRef, MonitorRef } from './ref.js';
 import { formatRef, monitorKey, refKey } from './ref.js';
@@ -293,6 +294,13 @@ export class Router {
   /** An incoming call from elsewhere (peer thread `src`; -1 when not from a peer thread). */
   deliverRemoteCall(to: AnyRef, msg: unknown, from: RemoteFrom, src = -1): void {
     const rt = this.rt;
+    if (to.id === 0) {
+      // A system call to this thread's runtime itself (introspection).
+      if (src >= 0) rt.handledFrom(src, false);
+      if (isInfoRequest(msg)) this.reply(from, processInfo(rt.procs.get(msg.id)));
+      else this.replyError(from, new InvalidArgumentError('system call', 'unknown request to a runtime'));
+      return;
+    }
     const p = rt.procs.get(to.id);
     if (p === undefined) {
       if (src >= 0) rt.handledFrom(src, false);

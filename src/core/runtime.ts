@@ -3,11 +3,12 @@
  * logger. There is no module-level runtime state except the ambient pointer in ambient.ts,
  * so a test can run several runtimes (several "nodes") in one OS process.
  */
-import { CallTimeoutError } from '../errors.js';
+import { CallTimeoutError, InvalidArgumentError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { realClock } from './clock.js';
 import type { Expirable } from './deadlines.js';
 import { Deadlines } from './deadlines.js';
+import { checkDuration } from './duration.js';
 import type { LifecycleListener, Logger } from './events.js';
 import { EventBus, stderrLogger } from './events.js';
 import type { ExitReason } from './exit-reason.js';
@@ -17,6 +18,7 @@ import type { AnyRef, MonitorRef } from './ref.js';
 import { makeRef, monitorKey } from './ref.js';
 import type { Outbound } from './router.js';
 import { Router } from './router.js';
+import { checkBoolean, checkInteger, checkOptions, describeValue, nameProblem } from './validate.js';
 
 /** Options for a runtime. Every field is optional. */
 export interface RuntimeOptions {
@@ -56,6 +58,47 @@ export interface HandledCounts {
   frames: number[];
   /** Peers whose counts moved since the last ack. */
   dirty: number[];
+}
+
+/**
+ * Largest `drainBudget` accepted. The budget bounds the messages one process handles before
+ * the event loop gets a turn even when `sliceMs` is Infinity; past about a million, a backlog
+ * would hold the thread for seconds.
+ */
+export const MAX_DRAIN_BUDGET = 2 ** 20;
+
+/**
+ * Checks every {@link RuntimeOptions} field (each option checked here by name; add new options
+ * here). Throws InvalidArgumentError naming the first bad one. A bad option must fail the
+ * constructor: `drainBudget: 0`, say, was accepted and then spun the CPU handling nothing.
+ */
+export function validateRuntimeOptions(options: unknown): void {
+  const o = checkOptions<RuntimeOptions>('runtime options', options);
+  if (o.node !== undefined) {
+    const problem = nameProblem(o.node);
+    if (problem !== undefined) throw new InvalidArgumentError('node', problem);
+  }
+  checkInteger('thread', o.thread, 0, 0);
+  if (o.clock !== undefined) checkMethods('clock', o.clock, ['now', 'setTimeout', 'clearTimeout']);
+  if (o.logger !== undefined) checkMethods('logger', o.logger, ['error', 'warn', 'info']);
+  checkInteger('drainBudget', o.drainBudget, 512, 1, MAX_DRAIN_BUDGET);
+  // 0 would yield after every message or two; Infinity leaves the drain bounded by drainBudget only.
+  if (o.sliceMs === 0) throw new InvalidArgumentError('sliceMs', 'expected a number of milliseconds > 0 or Infinity, got 0');
+  checkDuration('sliceMs', o.sliceMs, 5);
+  checkBoolean('strictMessages', o.strictMessages, false);
+}
+
+/** `v` must be an object whose `methods` are functions (a clock, a logger). */
+function checkMethods(option: string, v: unknown, methods: readonly string[]): void {
+  if (typeof v !== 'object' || v === null)
+    throw new InvalidArgumentError(option, `expected an object with ${methods.join(', ')} methods, got ${describeValue(v)}`);
+  for (const m of methods) {
+    if (typeof (v as Record<string, unknown>)[m] !== 'function')
+      throw new InvalidArgumentError(
+        option,
+        `expected ${option}.${m} to be a function, got ${describeValue((v as Record<string, unknown>)[m])}`,
+      );
+  }
 }
 
 /** A pending call made from this thread. For local callees it is also the `from` they reply to. */
@@ -152,6 +195,7 @@ export class Runtime {
   readonly selfRef: AnyRef;
 
   constructor(options: RuntimeOptions = {}) {
+    validateRuntimeOptions(options);
     this.node = options.node ?? 'nonode@nohost';
     this.thread = options.thread ?? 0;
     this.clock = options.clock ?? realClock;
@@ -238,12 +282,10 @@ export class Runtime {
       return;
     }
     h.frames[src] = f + 1;
-    if (isCast) {
-      const c = h.casts[src] as number;
-      // A cast changes the exact count the peer reads when this thread dies: ack it this turn.
-      if (!h.dirty.includes(src) ) h.dirty.push(src);
-      h.casts[src] = c + 1;
-    } else if (((f + 1) & 1023) === 0 && !h.dirty.includes(src)) h.dirty.push(src);
+    if (isCast) h.casts[src] = (h.casts[src] as number) + 1;
+    // Acked at the end of this drain run: the ack rides in the same batch as the replies and
+    // sends the run causes, so it costs one frame per batch, not a post.
+    if (!h.dirty.includes(src)) h.dirty.push(src);
   }
 
   onProcessExit(p: Proc): void {

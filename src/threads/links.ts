@@ -76,13 +76,19 @@ export class ThreadLinks implements Outbound {
     rt.setOutbound(this);
     rt.remoteStop = (ref, reason, timeoutMs) => this.stopRemote(ref, reason, timeoutMs);
     rt.remoteAlive = (ref) => this.reachable(ref);
-    rt.onHandled = () => this.sendAcks();
+    rt.onHandled = () => {
+      if (!this.acksQueued) {
+        this.acksQueued = true;
+        setImmediate(this.flushAcks);
+      }
+    };
   }
 
   /** Attaches the transport to peer `thread`. */
   connect(thread: number, transport: Transport): void {
     const ch = new Channel(transport);
     ch.onFrameError = (frame, err) => this.frameFailed(thread, frame, err);
+    ch.onPost = (batch) => this.appendAck(thread, batch);
     this.channels.set(thread, ch);
     this.counts.set(thread, new PeerCounts());
     this.dead.delete(thread);
@@ -127,11 +133,33 @@ export class ThreadLinks implements Outbound {
     return this.heard[thread] ?? Number.NEGATIVE_INFINITY;
   }
 
+  private acksQueued = false;
+
+  /**
+   * Acks that no outgoing batch carried this turn (a pure cast stream has no replies to ride
+   * on) go out on their own, once per event-loop turn.
+   */
+  private readonly flushAcks = (): void => {
+    this.acksQueued = false;
+    this.sendAcks();
+  };
+
   /** Tells each peer with news how much of what it sent has been handled here. */
   private sendAcks(): void {
     const h = this.rt.handled;
-    for (const t of h.dirty) this.channels.get(t)?.write(Tag.ACK, 0, h.casts[t] ?? 0, h.frames[t] ?? 0);
-    h.dirty.length = 0;
+    if (h.dirty.length === 0) return;
+    const dirty = h.dirty.splice(0);
+    for (const t of dirty) this.channels.get(t)?.write(Tag.ACK, 0, h.casts[t] ?? 0, h.frames[t] ?? 0);
+  }
+
+  /** Adds the pending ack for `thread` to a batch about to be posted to it. */
+  private appendAck(thread: number, batch: unknown[]): void {
+    const h = this.rt.handled;
+    if (h.dirty.length === 0) return;
+    const i = h.dirty.indexOf(thread);
+    if (i < 0) return;
+    h.dirty.splice(i, 1);
+    batch.push(Tag.ACK, 0, h.casts[thread] ?? 0, h.frames[thread] ?? 0);
   }
 
   /** An ack from `thread`: cumulative counts, never trusted past what was sent. */

@@ -192,6 +192,7 @@ export class NodeThreads {
       peers,
       names: [...this.rt.names.entries()],
       events: this.rt.events.active,
+      runtime: { drainBudget: this.rt.drainBudget, sliceMs: this.rt.sliceMs, maxInFlight: this.rt.maxInFlight },
     };
     const worker = new Worker(ENTRY, {
       workerData: boot,

@@ -27,6 +27,8 @@ export interface WorkerBoot {
   readonly names: [string, AnyRef][];
   /** Forward lifecycle events to the main thread (someone there listens). */
   readonly events: boolean;
+  /** The main thread's runtime settings that every thread of the node shares. */
+  readonly runtime: { readonly drainBudget: number; readonly sliceMs: number; readonly maxInFlight: number };
 }
 
 /** Control payloads the main thread sends to a worker. */

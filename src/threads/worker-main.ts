@@ -27,12 +27,16 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
     warn: (message) => links.control(0, { op: 'log', level: 'warn', message }),
     info: (message) => links.control(0, { op: 'log', level: 'info', message }),
   };
-  const rt = new Runtime({ node: data.node, thread: data.thread, logger });
+  // The main thread's scheduling and flow-control settings hold on every thread of the node.
+  const rt = new Runtime({ node: data.node, thread: data.thread, logger, ...data.runtime });
   setDefaultRuntime(rt);
   links = new ThreadLinks(rt);
   links.connect(0, new MessagePortTransport(port));
   for (const p of data.peers) links.connect(p.thread, new MessagePortTransport(p.port));
   for (const [name, ref] of data.names) rt.names.put(name, ref);
+  // A thread ended by process.exit() (even inside a handler) still tells its peers what it
+  // handled: their count of casts lost in flight stays exact.
+  process.on('exit', () => links.flushAll());
 
   let nextReq = 1;
   const claims = new Map<number, { resolve: () => void; reject: (e: unknown) => void; name: string; ref: AnyRef }>();

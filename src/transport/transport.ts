@@ -46,6 +46,11 @@ export class Channel {
   private closed = false;
   /** Frames whose batch could not be posted, one by one, with the error (e.g. DataCloneError). */
   onFrameError: ((frame: unknown[], error: unknown) => void) | undefined;
+  /**
+   * Called with each batch just before it is posted; may append frames (acks ride along with
+   * traffic that goes out anyway instead of costing a post of their own).
+   */
+  onPost: ((batch: unknown[]) => void) | undefined;
 
   constructor(
     readonly transport: Transport,
@@ -116,6 +121,7 @@ export class Channel {
   }
 
   private postSafely(batch: unknown[], transfer: readonly Transferable[] | undefined): void {
+    this.onPost?.(batch);
     try {
       this.transport.post(batch, transfer);
     } catch (e) {

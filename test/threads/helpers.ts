@@ -5,6 +5,7 @@
  */
 import type { AnyRef, ChildSpec, GenServerBehavior, Runtime, SupervisorOptions, SupervisorRef } from '../../src/index.js';
 import { Supervisor } from '../../src/index.js';
+import type { FreshRuntimeOptions } from '../../src/testing.js';
 import { freshRuntime } from '../../src/testing.js';
 import { NodeThreads } from '../../src/threads/node-threads.js';
 
@@ -21,8 +22,12 @@ export interface TestNode {
   shutdown(): Promise<void>;
 }
 
-export async function startNode(children: ChildSpec[], options: Omit<SupervisorOptions, 'children'> = {}): Promise<TestNode> {
-  const env = freshRuntime();
+export async function startNode(
+  children: ChildSpec[],
+  options: Omit<SupervisorOptions, 'children'> = {},
+  runtime: FreshRuntimeOptions = {},
+): Promise<TestNode> {
+  const env = freshRuntime(runtime);
   let done: Promise<void> | undefined;
   let sup: SupervisorRef | undefined;
   const shutdown = (): Promise<void> => {
