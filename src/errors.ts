@@ -10,6 +10,23 @@ import type { ExitReason } from './core/exit-reason.js';
 import { formatReason } from './core/exit-reason.js';
 import type { AnyRef } from './core/ref.js';
 import { formatRef } from './core/ref.js';
+import type { DataBudget } from './transport/validate.js';
+import {
+  MAX_CAUSE_DEPTH,
+  MAX_ERROR_CODE,
+  MAX_ERROR_MESSAGE,
+  MAX_ERROR_NAME,
+  MAX_ERROR_STACK,
+  OMIT,
+  boundedData,
+  capString,
+  errorDataBudget,
+  isPlainObject,
+  looksSerializedError,
+  ownData,
+  preview,
+  redactPaths,
+} from './transport/validate.js';
 
 /** The stable error codes. */
 export const ErrorCode = {
@@ -40,7 +57,11 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** Plain-data form of an error, safe for structured clone and the wire. */
+/**
+ * Plain-data form of an error, safe for structured clone and the wire. `context` is a Spindle
+ * error's context; `fields` are the other own enumerable fields of any other error (a custom
+ * class's `status`, a system error's `errno`), kept as bounded plain data.
+ */
 export interface SerializedError {
   readonly __spindleError: 1;
   readonly code?: string;
@@ -48,6 +69,7 @@ export interface SerializedError {
   readonly message: string;
   readonly stack?: string;
   readonly context?: Record<string, unknown>;
+  readonly fields?: Record<string, unknown>;
   readonly cause?: SerializedError | undefined;
 }
 
@@ -62,9 +84,18 @@ export class SpindleError extends Error {
     this.context = context;
   }
 
-  /** True when `e` is a Spindle error with this code (works after crossing threads). */
+  /**
+   * True when `e` carries this code (works after crossing threads). It compares the `code`
+   * field alone: an error rebuilt from a code this version does not know is a plain `Error`
+   * that keeps that code, so it matches its own code and no class's `is()`. Never throws.
+   */
   static hasCode(e: unknown, code: ErrorCode): boolean {
-    return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+    if (typeof e !== 'object' || e === null) return false;
+    try {
+      return (e as { code?: unknown }).code === code;
+    } catch {
+      return false; // a getter or Proxy trap that throws: not a Spindle error
+    }
   }
 }
 
@@ -336,7 +367,7 @@ export class NotCloneableError extends SpindleError {
 }
 
 /** How a worker thread ended. */
-export type ThreadExitKind = 'crashed' | 'exited' | 'out_of_memory' | 'hung';
+export type ThreadExitKind = 'crashed' | 'exited' | 'out_of_memory' | 'hung' | 'init_timeout' | 'protocol_violation';
 
 /** A worker thread died; every process inside it exits with this as its `{ error }` reason. */
 export class ThreadExitError extends SpindleError {
@@ -466,98 +497,263 @@ export class RuntimeClosedError extends SpindleError {
   }
 }
 
-type Rebuilder = (s: SerializedError) => SpindleError;
+// --- Serialization --------------------------------------------------------------------------
+//
+// What arrives from another thread or node is untrusted data: the code is a key looked up in
+// a Map (never an index into a plain object), every field is type-checked, strings, cause
+// depth and the data of context and fields are bounded, and nothing in it can throw here.
 
-/** Rebuilds each code's class from its context. The context carries every constructor argument. */
-const rebuilders: Record<string, Rebuilder> = {
-  [ErrorCode.CALL_TIMEOUT]: (s) => new CallTimeoutError(str(s, 'server'), num(s, 'timeoutMs'), str(s, 'messageTag')),
-  [ErrorCode.NO_PROCESS]: (s) => new NoProcessError(str(s, 'server')),
-  [ErrorCode.ALREADY_REGISTERED]: (s) => new AlreadyRegisteredError(str(s, 'name'), str(s, 'holder')),
-  [ErrorCode.NOT_REGISTERED]: (s) => new NotRegisteredError(str(s, 'name')),
-  [ErrorCode.INIT_TIMEOUT]: (s) => new InitTimeoutError(str(s, 'server'), num(s, 'timeoutMs')),
-  [ErrorCode.INVALID_ARGUMENT]: (s) => new InvalidArgumentError(str(s, 'argument'), str(s, 'problem')),
-  [ErrorCode.NOT_IN_PROCESS]: (s) => new NotInProcessError(str(s, 'fn')),
-  [ErrorCode.NOT_CLONEABLE]: (s) => new NotCloneableError(str(s, 'path'), str(s, 'valueType'), str(s, 'destination')),
-  [ErrorCode.CHILD_NOT_FOUND]: (s) => new ChildNotFoundError(str(s, 'childId'), str(s, 'supervisor')),
-  [ErrorCode.CHILD_RUNNING]: (s) => new ChildRunningError(str(s, 'childId'), str(s, 'supervisor')),
-  [ErrorCode.DUPLICATE_CHILD]: (s) => new DuplicateChildError(str(s, 'childId'), str(s, 'supervisor')),
-  [ErrorCode.TASK_TIMEOUT]: (s) => new TaskTimeoutError(str(s, 'task'), num(s, 'timeoutMs')),
-  [ErrorCode.TASK_ABORTED]: (s) => new TaskAbortedError(str(s, 'task')),
-  [ErrorCode.RUNTIME_CLOSED]: (s) => new RuntimeClosedError(str(s, 'what')),
-  [ErrorCode.BAD_RETURN_VALUE]: (s) => new BadReturnValueError(str(s, 'callback'), str(s, 'expected'), str(s, 'got')),
-};
-
-function str(s: SerializedError, k: string): string {
-  return String(s.context?.[k] ?? '');
-}
-function num(s: SerializedError, k: string): number {
-  return Number(s.context?.[k] ?? 0);
+/** Options for {@link serializeError}. */
+export interface SerializeErrorOptions {
+  /** Keep each error's `stack`; default true (between threads). */
+  readonly stacks?: boolean;
+  /**
+   * Keep absolute file paths and file URLs in messages, stacks, context and fields; default
+   * true. When false each is cut to its file name (`…/worker.ts`).
+   */
+  readonly paths?: boolean;
 }
 
-/** Turns any thrown value into plain data that survives structured clone and JSON. */
-export function serializeError(e: unknown, depth = 0): SerializedError {
-  if (e instanceof Error) {
-    const base: SerializedError = {
-      __spindleError: 1,
-      name: e.name,
-      message: e.message,
-      ...(e.stack === undefined ? {} : { stack: e.stack }),
-      ...(e instanceof SpindleError ? { code: e.code, context: { ...e.context } } : {}),
-      ...(e.cause !== undefined && depth < 8 ? { cause: serializeError(e.cause, depth + 1) } : {}),
-    };
-    return base;
+/**
+ * The options for an error that leaves the machine (a node boundary): no stacks and no
+ * absolute paths, which tell a peer the directory layout and dependencies of this host.
+ */
+export const ACROSS_NODES: SerializeErrorOptions = Object.freeze({ stacks: false, paths: false });
+
+/**
+ * Turns any thrown value into plain data that survives structured clone and JSON: name,
+ * message, stack, `code`, a Spindle error's `context`, any other error's own enumerable
+ * fields, and the cause chain (cycles cut, at most 8 deep). Strings and data are bounded.
+ * Never throws.
+ */
+export function serializeError(e: unknown, options: SerializeErrorOptions = {}): SerializedError {
+  try {
+    const budget = errorDataBudget();
+    if (options?.paths === false) budget.mapString = redactPaths;
+    return serializeAt(e, options ?? {}, 0, budget, new Set());
+  } catch {
+    // Only a value whose fields throw when read (getters, Proxies) lands here.
+    return { __spindleError: 1, name: 'Error', message: 'an error whose fields could not be read' };
   }
-  return {
+}
+
+function serializeAt(e: unknown, o: SerializeErrorOptions, depth: number, budget: DataBudget, seen: Set<unknown>): SerializedError {
+  if (!(e instanceof Error)) return nonError(e, o);
+  seen.add(e);
+  const text = (s: string, max: number) => capString(o.paths === false ? redactPaths(s) : s, max);
+  const fields = e as unknown as Record<string, unknown>;
+  const code = fields.code;
+  const context = fields.context;
+  const out: { -readonly [K in keyof SerializedError]: SerializedError[K] } = {
     __spindleError: 1,
-    name: 'NonErrorThrown',
-    message: safeString(e),
-    context: { value: safeString(e) },
+    name: typeof e.name === 'string' ? text(e.name, MAX_ERROR_NAME) : 'Error',
+    message: typeof e.message === 'string' ? text(e.message, MAX_ERROR_MESSAGE) : '',
   };
+  if (o.stacks !== false && typeof e.stack === 'string') out.stack = text(e.stack, MAX_ERROR_STACK);
+  if (typeof code === 'string') out.code = capString(code, MAX_ERROR_CODE);
+  if (isPlainObject(context)) {
+    const c = boundedData(context, budget);
+    if (c !== OMIT) out.context = c as Record<string, unknown>;
+  }
+  // A Spindle error (a code and a context) is rebuilt from those; any other error keeps its
+  // own fields. The same rule as the Task worker's (workers/task-worker.mjs).
+  if (typeof code !== 'string' || !isPlainObject(context)) {
+    const own = ownFields(e, budget);
+    if (own !== undefined) out.fields = own;
+  }
+  const cause = e.cause;
+  if (cause !== undefined && depth < MAX_CAUSE_DEPTH && !seen.has(cause)) out.cause = serializeAt(cause, o, depth + 1, budget, seen);
+  return out;
+}
+
+/** Keys an error's fields never supply: the ones serialized on their own. */
+const OWN_KEYS = new Set(['name', 'message', 'stack', 'cause', 'code', 'context']);
+
+/** The own enumerable data fields of `e` (bounded plain data), or undefined when it has none. */
+function ownFields(e: Error, budget: DataBudget): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const k of Object.keys(e)) {
+    if (OWN_KEYS.has(k) || k === '__proto__') continue;
+    const v = boundedData(ownData(e, k), budget, 1);
+    if (v !== OMIT) (out ??= {})[k] = v;
+  }
+  return out;
+}
+
+function nonError(e: unknown, o: SerializeErrorOptions): SerializedError {
+  const raw = safeString(e);
+  const text = capString(o.paths === false ? redactPaths(raw) : raw, MAX_ERROR_MESSAGE);
+  return { __spindleError: 1, name: 'NonErrorThrown', message: text, context: { value: text } };
 }
 
 function safeString(v: unknown): string {
   try {
     return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   } catch {
-    return String(v);
+    try {
+      return String(v);
+    } catch {
+      return `[${typeof v}]`; // e.g. Object.create(null) holding a BigInt
+    }
   }
 }
 
-/** True for the output of {@link serializeError}. */
+/** True for the output of {@link serializeError} (the marker only; fields are checked on rebuild). */
 export function isSerializedError(v: unknown): v is SerializedError {
-  return typeof v === 'object' && v !== null && (v as { __spindleError?: unknown }).__spindleError === 1;
+  return looksSerializedError(v);
 }
 
 /**
  * Rebuilds an error from {@link serializeError}'s output: the same Spindle class for a known
- * code, otherwise an `Error` with the original name, message and stack.
+ * code; otherwise an `Error` with the original name, message and stack, and as own fields
+ * the `code` and `context` it carried (if any) and its other fields. Total over any input:
+ * a value that is not a serialized error gives an InvalidArgumentError saying so.
  */
-export function deserializeError(s: SerializedError): Error {
-  const cause = s.cause === undefined ? undefined : deserializeError(s.cause);
-  let err: Error;
-  const rebuild = s.code === undefined ? undefined : rebuilders[s.code];
-  if (rebuild) {
-    err = rebuild(s);
-    if (cause !== undefined)
-      Object.defineProperty(err, 'cause', {
-        value: cause,
-        configurable: true,
-        writable: true,
-      });
-  } else if (
-    s.code === ErrorCode.SERVER_EXITED ||
-    s.code === ErrorCode.INIT_FAILED ||
-    s.code === ErrorCode.CHILD_START ||
-    s.code === ErrorCode.THREAD_EXIT ||
-    s.code === ErrorCode.TASK_FAILED
-  ) {
-    err = rebuildWithCause(s, cause);
-  } else {
-    err = new Error(s.message, cause === undefined ? undefined : { cause });
-    err.name = s.name;
+export function deserializeError(s: unknown): Error {
+  try {
+    return rebuild(s, 0, errorDataBudget(), new Set());
+  } catch (e) {
+    // Unreachable for structured-cloned data; a last line for a hostile local object.
+    return new InvalidArgumentError('serialized error', `could not be read (${e instanceof Error ? e.name : typeof e})`);
   }
-  if (s.stack !== undefined) err.stack = s.stack;
+}
+
+/** A serialized error with every field checked and bounded. */
+interface Clean {
+  readonly code: string | undefined;
+  readonly name: string;
+  readonly message: string;
+  readonly stack: string | undefined;
+  /** The context, or undefined when it carried none (or a malformed one). */
+  readonly context: Record<string, unknown> | undefined;
+  readonly fields: Record<string, unknown> | undefined;
+}
+
+function rebuild(s: unknown, depth: number, budget: DataBudget, seen: Set<unknown>): Error {
+  if (!looksSerializedError(s)) return new InvalidArgumentError('serialized error', `expected the output of serializeError, got ${preview(s)}`);
+  seen.add(s);
+  const c = clean(s as object, budget);
+  const raw = ownData(s as object, 'cause');
+  const cause = depth < MAX_CAUSE_DEPTH && looksSerializedError(raw) && !seen.has(raw) ? rebuild(raw, depth + 1, budget, seen) : undefined;
+  const known = c.code === undefined ? undefined : REBUILDERS.get(c.code);
+  const err = known === undefined ? rebuildOther(c, cause) : known(c, cause);
+  if (cause !== undefined && err.cause === undefined) define(err, 'cause', cause, false);
+  // Without a stack from the sender (omitted across nodes), a header only: never the stack of
+  // this rebuild, which would point at the wrong code.
+  err.stack = c.stack ?? `${err.name}: ${err.message}`;
   return err;
+}
+
+function clean(s: object, budget: DataBudget): Clean {
+  const name = ownData(s, 'name');
+  const code = ownData(s, 'code');
+  const stack = ownData(s, 'stack');
+  return {
+    code: typeof code === 'string' ? capString(code, MAX_ERROR_CODE) : undefined,
+    name: typeof name === 'string' && name !== '' ? capString(name, MAX_ERROR_NAME) : 'Error',
+    message: textOf(ownData(s, 'message')),
+    stack: typeof stack === 'string' ? capString(stack, MAX_ERROR_STACK) : undefined,
+    context: dataOf(ownData(s, 'context'), budget),
+    fields: dataOf(ownData(s, 'fields'), budget),
+  };
+}
+
+/** A message: a string (bounded), or a primitive's text; anything else is no message. */
+function textOf(v: unknown): string {
+  if (typeof v === 'string') return capString(v, MAX_ERROR_MESSAGE);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return '';
+}
+
+/** A bounded copy of a plain-object field (context, fields); undefined for anything else. */
+function dataOf(v: unknown, budget: DataBudget): Record<string, unknown> | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const d = boundedData(v, budget);
+  return d === OMIT ? undefined : (d as Record<string, unknown>);
+}
+
+/** An error of a code this version has no class for (or none): a plain `Error` with what it carried. */
+function rebuildOther(c: Clean, cause: Error | undefined): Error {
+  const err = new Error(c.message, cause === undefined ? undefined : { cause });
+  err.name = c.name;
+  if (c.code !== undefined) define(err, 'code', c.code, true);
+  if (c.context !== undefined) define(err, 'context', c.context, true);
+  if (c.fields !== undefined) {
+    for (const k of Object.keys(c.fields)) {
+      // Never shadow what an Error has (name, toString, constructor, …) or what is set above.
+      if (OWN_KEYS.has(k) || k in err) continue;
+      define(err, k, c.fields[k], true);
+    }
+  }
+  return err;
+}
+
+function define(target: object, key: string, value: unknown, enumerable: boolean): void {
+  Object.defineProperty(target, key, { value, enumerable, configurable: true, writable: true });
+}
+
+type Rebuilder = (c: Clean, cause: Error | undefined) => Error;
+
+/** The classes rebuilt from their code; the context carries every constructor argument. */
+const REBUILDERS = new Map<string, Rebuilder>([
+  [ErrorCode.CALL_TIMEOUT, (c) => new CallTimeoutError(str(c, 'server'), num(c, 'timeoutMs'), str(c, 'messageTag'))],
+  [ErrorCode.NO_PROCESS, (c) => new NoProcessError(str(c, 'server'))],
+  [ErrorCode.ALREADY_REGISTERED, (c) => new AlreadyRegisteredError(str(c, 'name'), str(c, 'holder'))],
+  [ErrorCode.NOT_REGISTERED, (c) => new NotRegisteredError(str(c, 'name'))],
+  [ErrorCode.INIT_TIMEOUT, (c) => new InitTimeoutError(str(c, 'server'), num(c, 'timeoutMs'))],
+  [ErrorCode.INVALID_ARGUMENT, (c) => new InvalidArgumentError(str(c, 'argument'), str(c, 'problem'))],
+  [ErrorCode.NOT_IN_PROCESS, (c) => new NotInProcessError(str(c, 'fn'))],
+  [ErrorCode.NOT_CLONEABLE, (c) => new NotCloneableError(str(c, 'path'), str(c, 'valueType'), str(c, 'destination'))],
+  [ErrorCode.CHILD_NOT_FOUND, (c) => new ChildNotFoundError(str(c, 'childId'), str(c, 'supervisor'))],
+  [ErrorCode.CHILD_RUNNING, (c) => new ChildRunningError(str(c, 'childId'), str(c, 'supervisor'))],
+  [ErrorCode.DUPLICATE_CHILD, (c) => new DuplicateChildError(str(c, 'childId'), str(c, 'supervisor'))],
+  [ErrorCode.TASK_TIMEOUT, (c) => new TaskTimeoutError(str(c, 'task'), num(c, 'timeoutMs'))],
+  [ErrorCode.TASK_ABORTED, (c) => new TaskAbortedError(str(c, 'task'))],
+  [ErrorCode.RUNTIME_CLOSED, (c) => new RuntimeClosedError(str(c, 'what'))],
+  [ErrorCode.BAD_RETURN_VALUE, (c) => new BadReturnValueError(str(c, 'callback'), str(c, 'expected'), str(c, 'got'))],
+  [ErrorCode.MAILBOX_FULL, (c) => new MailboxFullError(str(c, 'server'), num(c, 'maxMailbox'))],
+  [ErrorCode.MAILBOX_OVERFLOW, (c) => new MailboxOverflowError(str(c, 'server'), num(c, 'maxMailbox'))],
+  [ErrorCode.BUSY, (c) => new ChannelBusyError(str(c, 'destination'), num(c, 'inFlight'), num(c, 'maxInFlight'))],
+  [
+    ErrorCode.SERVER_EXITED,
+    (c, cause) => withMessage(new ServerExitedError(str(c, 'server'), reasonOf(c, cause), str(c, 'messageTag')), c.message),
+  ],
+  [ErrorCode.INIT_FAILED, (c, cause) => withMessage(new InitFailedError(str(c, 'server'), reasonOf(c, cause)), c.message)],
+  [ErrorCode.CHILD_START, (c, cause) => withMessage(new ChildStartError(str(c, 'childId'), str(c, 'supervisor'), cause), c.message)],
+  [ErrorCode.THREAD_EXIT, (c, cause) => new ThreadExitError(num(c, 'thread'), threadExitKind(ctx(c, 'kind')), str(c, 'detail'), cause)],
+  [ErrorCode.TASK_FAILED, (c, cause) => withMessage(new TaskFailedError(str(c, 'task'), cause), c.message)],
+]);
+
+/** The context field `k` (own fields only: `toString` or `__proto__` read as absent). */
+function ctx(c: Clean, k: string): unknown {
+  return c.context !== undefined && Object.hasOwn(c.context, k) ? c.context[k] : undefined;
+}
+function str(c: Clean, k: string): string {
+  const v = ctx(c, k);
+  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
+}
+function num(c: Clean, k: string): number {
+  const v = ctx(c, k);
+  return typeof v === 'number' ? v : 0;
+}
+
+/** Every {@link ThreadExitKind}; the Record makes the compiler insist on all of them. */
+const THREAD_EXIT_KINDS: Readonly<Record<ThreadExitKind, true>> = {
+  crashed: true,
+  exited: true,
+  out_of_memory: true,
+  hung: true,
+  init_timeout: true,
+  protocol_violation: true,
+};
+
+function threadExitKind(v: unknown): ThreadExitKind {
+  return typeof v === 'string' && Object.hasOwn(THREAD_EXIT_KINDS, v) ? (v as ThreadExitKind) : 'crashed';
+}
+
+/** The exit reason of a ServerExitedError or InitFailedError: the cause when it crashed, else the context's text. */
+function reasonOf(c: Clean, cause: Error | undefined): ExitReason {
+  return cause !== undefined ? { error: cause } : parseReason(ctx(c, 'reason'));
 }
 
 /** Reads back an exit reason stored as {@link formatReason}'s text (`{ shutdown: … }` included). */
@@ -570,24 +766,6 @@ function parseReason(text: unknown): ExitReason {
     return { shutdown: JSON.parse(detail) };
   } catch {
     return { shutdown: detail };
-  }
-}
-
-function rebuildWithCause(s: SerializedError, cause: Error | undefined): Error {
-  const reason: ExitReason = cause !== undefined ? { error: cause } : parseReason(s.context?.reason);
-  switch (s.code) {
-    case ErrorCode.SERVER_EXITED: {
-      const e = new ServerExitedError(str(s, 'server'), reason, str(s, 'messageTag'));
-      return withMessage(e, s.message);
-    }
-    case ErrorCode.INIT_FAILED:
-      return withMessage(new InitFailedError(str(s, 'server'), reason), s.message);
-    case ErrorCode.CHILD_START:
-      return withMessage(new ChildStartError(str(s, 'childId'), str(s, 'supervisor'), cause), s.message);
-    case ErrorCode.THREAD_EXIT:
-      return new ThreadExitError(num(s, 'thread'), (s.context?.kind as ThreadExitKind) ?? 'crashed', str(s, 'detail'), cause);
-    default:
-      return withMessage(new TaskFailedError(str(s, 'task'), cause), s.message);
   }
 }
 

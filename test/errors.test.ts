@@ -8,6 +8,7 @@ import {
   AlreadyRegisteredError,
   BadReturnValueError,
   CallTimeoutError,
+  ChannelBusyError,
   ChildNotFoundError,
   ChildRunningError,
   ChildStartError,
@@ -18,6 +19,8 @@ import {
   InitTimeoutError,
   InvalidArgumentError,
   isSerializedError,
+  MailboxFullError,
+  MailboxOverflowError,
   NoProcessError,
   NotCloneableError,
   NotInProcessError,
@@ -57,6 +60,9 @@ const samples: [string, new (...args: any[]) => SpindleError, SpindleError][] = 
   ['TaskTimeoutError', TaskTimeoutError, new TaskTimeoutError('job-1', 1000)],
   ['TaskAbortedError', TaskAbortedError, new TaskAbortedError('job-1')],
   ['RuntimeClosedError', RuntimeClosedError, new RuntimeClosedError('GenServer.start')],
+  ['MailboxFullError', MailboxFullError, new MailboxFullError('#Ref<n@h/1/7>', 100)],
+  ['MailboxOverflowError', MailboxOverflowError, new MailboxOverflowError('#Ref<n@h/1/7>', 100)],
+  ['ChannelBusyError', ChannelBusyError, new ChannelBusyError('thread 2', 5000, 4096)],
 ];
 
 function expectSame(rebuilt: Error, original: SpindleError, cls: new (...args: never[]) => SpindleError): void {

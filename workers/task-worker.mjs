@@ -3,8 +3,8 @@
 // once, and only when a TypeScript module must load (Node 20 does not pass the main thread's
 // loader hooks to workers), imports each module once, calls the export with `args` and
 // returns its result. A thrown value goes back as plain data in Spindle's SerializedError
-// shape, so the main thread can rebuild its name, message, stack, code and cause chain
-// (structured clone alone keeps only the message and a built-in name).
+// shape, so the main thread can rebuild its name, message, stack, code, own fields and cause
+// chain (structured clone alone keeps only the message and a built-in name).
 
 /** @type {Map<string, Record<string, unknown>>} module URL → namespace, once loaded */
 const loaded = new Map();
@@ -37,35 +37,168 @@ function load(url) {
   return p;
 }
 
+// The same rule as serializeError in src/errors.ts (this plain .mjs cannot import it):
+// name, message, stack, a string `code`, a plain-object `context`; an error that is not a
+// Spindle error (a code and a context) also keeps its own enumerable fields; causes to 8
+// deep, cycles cut. Strings and data are bounded as there (src/transport/validate.ts); the
+// main thread checks and bounds everything again when it rebuilds the error.
+const MAX_NAME = 200;
+const MAX_MESSAGE = 8 * 1024;
+const MAX_STACK = 16 * 1024;
+const MAX_CODE = 100;
+const MAX_CAUSE_DEPTH = 8;
+const MAX_DATA_DEPTH = 4;
+const MAX_DATA_STRING = 4096;
+const OWN_KEYS = new Set(['name', 'message', 'stack', 'cause', 'code', 'context']);
+const OMIT = Symbol('omit');
+
+/** @param {string} s @param {number} max */
+function cap(s, max) {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/** @param {unknown} v */
+function isPlainObject(v) {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** @param {object} obj @param {string} key */
+function ownData(obj, key) {
+  const d = Object.getOwnPropertyDescriptor(obj, key);
+  return d !== undefined && 'value' in d ? d.value : undefined;
+}
+
+/**
+ * A bounded plain-data copy of `v` (mirrors boundedData in src/transport/validate.ts).
+ * @param {unknown} v
+ * @param {{ values: number, chars: number }} budget
+ * @param {number} depth
+ * @returns {unknown}
+ */
+function bounded(v, budget, depth) {
+  if (budget.values <= 0) return OMIT;
+  const t = typeof v;
+  if (t === 'string') {
+    if (budget.chars <= 0) return OMIT;
+    const s = cap(/** @type {string} */ (v), Math.min(MAX_DATA_STRING, budget.chars));
+    budget.values--;
+    budget.chars -= s.length;
+    return s;
+  }
+  if (t === 'number' || t === 'boolean' || t === 'bigint' || t === 'undefined' || v === null) {
+    budget.values--;
+    return v;
+  }
+  if (t !== 'object' || depth >= MAX_DATA_DEPTH) return OMIT;
+  budget.values--;
+  const obj = /** @type {object} */ (v);
+  if (Array.isArray(obj) && Object.getPrototypeOf(obj) === Array.prototype) {
+    const out = [];
+    for (let i = 0; i < obj.length && budget.values > 0; i++) {
+      const item = bounded(ownData(obj, String(i)), budget, depth + 1);
+      out.push(item === OMIT ? undefined : item);
+    }
+    return out;
+  }
+  if (isPlainObject(obj)) {
+    /** @type {Record<string, unknown>} */
+    const out = {};
+    for (const k of Object.keys(obj)) {
+      if (budget.values <= 0) break;
+      if (k === '__proto__') continue;
+      budget.chars -= k.length;
+      const item = bounded(ownData(obj, k), budget, depth + 1);
+      if (item !== OMIT) out[k] = item;
+    }
+    return out;
+  }
+  if (obj instanceof Date) return new Date(obj.getTime());
+  if (obj instanceof Map) {
+    const out = new Map();
+    for (const [k, e] of Map.prototype.entries.call(obj)) {
+      if (budget.values <= 0) break;
+      const key = bounded(k, budget, depth + 1);
+      const item = bounded(e, budget, depth + 1);
+      if (key !== OMIT && item !== OMIT) out.set(key, item);
+    }
+    return out;
+  }
+  if (obj instanceof Set) {
+    const out = new Set();
+    for (const e of Set.prototype.values.call(obj)) {
+      if (budget.values <= 0) break;
+      const item = bounded(e, budget, depth + 1);
+      if (item !== OMIT) out.add(item);
+    }
+    return out;
+  }
+  return OMIT;
+}
+
+/**
+ * @param {unknown} e
+ * @returns {Record<string, unknown>}
+ */
+function serialize(e) {
+  try {
+    return serializeAt(e, 0, { values: 512, chars: 64 * 1024 }, new Set());
+  } catch {
+    return { __spindleError: 1, name: 'Error', message: 'an error whose fields could not be read' };
+  }
+}
+
 /**
  * @param {unknown} e
  * @param {number} depth
+ * @param {{ values: number, chars: number }} budget
+ * @param {Set<unknown>} seen
  * @returns {Record<string, unknown>}
  */
-function serialize(e, depth = 0) {
+function serializeAt(e, depth, budget, seen) {
   if (e instanceof Error) {
+    seen.add(e);
+    const any = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (e));
     /** @type {Record<string, unknown>} */
-    const out = { __spindleError: 1, name: e.name, message: e.message };
-    if (typeof e.stack === 'string') out.stack = e.stack;
-    const code = /** @type {{ code?: unknown }} */ (e).code;
-    if (typeof code === 'string') out.code = code;
-    const context = /** @type {{ context?: unknown }} */ (e).context;
-    if (typeof context === 'object' && context !== null) {
-      try {
-        out.context = structuredClone(context);
-      } catch {
-        // Not cloneable: leave it out rather than lose the error.
-      }
+    const out = {
+      __spindleError: 1,
+      name: typeof e.name === 'string' ? cap(e.name, MAX_NAME) : 'Error',
+      message: typeof e.message === 'string' ? cap(e.message, MAX_MESSAGE) : '',
+    };
+    if (typeof e.stack === 'string') out.stack = cap(e.stack, MAX_STACK);
+    const code = any.code;
+    const context = any.context;
+    if (typeof code === 'string') out.code = cap(code, MAX_CODE);
+    if (isPlainObject(context)) {
+      const c = bounded(context, budget, 0);
+      if (c !== OMIT) out.context = c;
     }
-    if (e.cause !== undefined && depth < 8) out.cause = serialize(e.cause, depth + 1);
+    if (typeof code !== 'string' || !isPlainObject(context)) {
+      /** @type {Record<string, unknown> | undefined} */
+      let fields;
+      for (const k of Object.keys(e)) {
+        if (OWN_KEYS.has(k) || k === '__proto__') continue;
+        const v = bounded(ownData(e, k), budget, 1);
+        if (v !== OMIT) (fields ??= {})[k] = v;
+      }
+      if (fields !== undefined) out.fields = fields;
+    }
+    const cause = e.cause;
+    if (cause !== undefined && depth < MAX_CAUSE_DEPTH && !seen.has(cause)) out.cause = serializeAt(cause, depth + 1, budget, seen);
     return out;
   }
   let text;
   try {
     text = typeof e === 'string' ? e : (JSON.stringify(e) ?? String(e));
   } catch {
-    text = String(e);
+    try {
+      text = String(e);
+    } catch {
+      text = `[${typeof e}]`;
+    }
   }
+  text = cap(text, MAX_MESSAGE);
   return { __spindleError: 1, name: 'NonErrorThrown', message: text, context: { value: text } };
 }
 

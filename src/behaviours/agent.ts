@@ -3,7 +3,9 @@
  * thin facade over a private GenServer. The functions run inside the agent process, so an
  * Agent lives in one thread: functions cannot cross a thread boundary.
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { Ref } from '../core/ref.js';
+import { describeValue } from '../core/validate.js';
 import type { GenServerBehavior } from './gen-server/behavior.js';
 import type { CallOptions } from './gen-server/gen-server.js';
 import { GenServer } from './gen-server/gen-server.js';
@@ -34,25 +36,54 @@ const server: GenServerBehavior<unknown, AgentProtocol, () => unknown> = {
   handleCast: (msg, state) => msg.fn(state),
 };
 
+/**
+ * Rejects a function argument that is not a function before it is sent: inside the agent it
+ * would be a crash, and a bad argument must fail the caller, never the agent.
+ */
+function fnProblem(fn: unknown, option: string): InvalidArgumentError | undefined {
+  return typeof fn === 'function' ? undefined : new InvalidArgumentError(option, `expected a function, got ${describeValue(fn)}`);
+}
+
+/** Options for {@link Agent.start}. */
+export interface AgentStartOptions {
+  /** Registers the agent under this name (a non-empty string). */
+  name?: string;
+  /** Milliseconds `initial` may take when it returns a promise (a duration); default 5000. */
+  initTimeout?: number;
+}
+
 export const Agent = {
   /** Starts an agent whose state is `initial()`. */
-  start<S>(initial: () => S | Promise<S>, options: { name?: string } = {}): Promise<AgentRef<S>> {
-    return GenServer.start(server, { ...options, args: initial }) as Promise<AgentRef<S>>;
+  start<S>(initial: () => S | Promise<S>, options: AgentStartOptions = {}): Promise<AgentRef<S>> {
+    const bad = fnProblem(initial, 'initial');
+    if (bad !== undefined) return Promise.reject(bad);
+    if (typeof options !== 'object' || options === null || Array.isArray(options))
+      return Promise.reject(new InvalidArgumentError('options', `expected an object, got ${describeValue(options)}`));
+    const { name, initTimeout } = options;
+    return GenServer.start(server, { name, initTimeout, args: initial }) as Promise<AgentRef<S>>;
   },
   /** Reads `fn(state)`. */
   get<S, R>(agent: AgentRef<S>, fn: (state: S) => R, options?: CallOptions): Promise<R> {
+    const bad = fnProblem(fn, 'fn');
+    if (bad !== undefined) return Promise.reject(bad);
     return GenServer.call(agent, { op: 'get', fn: fn as Fn }, options) as Promise<R>;
   },
   /** Replaces the state with `fn(state)` and waits until done. */
   async update<S>(agent: AgentRef<S>, fn: (state: S) => S, options?: CallOptions): Promise<void> {
+    const bad = fnProblem(fn, 'fn');
+    if (bad !== undefined) throw bad;
     await GenServer.call(agent, { op: 'update', fn: fn as Fn }, options);
   },
   /** `fn` returns `[reply, newState]`; resolves with the reply. */
   getAndUpdate<S, R>(agent: AgentRef<S>, fn: (state: S) => [R, S], options?: CallOptions): Promise<R> {
+    const bad = fnProblem(fn, 'fn');
+    if (bad !== undefined) return Promise.reject(bad);
     return GenServer.call(agent, { op: 'getAndUpdate', fn: fn as Fn }, options) as Promise<R>;
   },
   /** Replaces the state with `fn(state)` without waiting. */
   cast<S>(agent: AgentRef<S>, fn: (state: S) => S): void {
+    const bad = fnProblem(fn, 'fn');
+    if (bad !== undefined) throw bad;
     GenServer.cast(agent, { op: 'update', fn: fn as Fn });
   },
   /** Stops the agent. */

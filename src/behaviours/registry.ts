@@ -20,7 +20,8 @@ function checkName(name: unknown, fn: string): asserts name is string {
 /**
  * Registers `ref` under `name`. Rejects with AlreadyRegisteredError if another live process
  * holds it, NoProcessError if `ref` is not alive. Async because, in a worker thread, the
- * main thread arbitrates races between threads.
+ * main thread arbitrates races between threads; it also checks that a ref of another thread
+ * names a live process, and releases the name when that process exits (docs/security.md).
  */
 async function register(name: string, ref: AnyRef): Promise<void> {
   checkName(name, 'Registry.register');
@@ -29,8 +30,14 @@ async function register(name: string, ref: AnyRef): Promise<void> {
   if (rt.router.isLocal(ref)) {
     const p = rt.procs.get(ref.id);
     if (p === undefined || !p.alive) throw new NoProcessError(formatRef(ref));
-    if (rt.nameAuthority !== undefined) await rt.nameAuthority.claim(name, ref);
-    else rt.names.claim(name, ref);
+    if (rt.nameAuthority !== undefined) {
+      await rt.nameAuthority.claim(name, ref);
+      if (!p.alive) {
+        // It exited while main decided: its exit could not release a name it did not hold yet.
+        rt.names.releaseFor(name, ref);
+        throw new NoProcessError(formatRef(ref));
+      }
+    } else rt.names.claim(name, ref);
     (p.registered ??= new Set()).add(name);
     return;
   }
@@ -52,12 +59,22 @@ function whereis<P extends Protocol = Protocol>(name: string): Ref<P> | undefine
   return currentRuntime().names.get(name) as Ref<P> | undefined;
 }
 
-/** Removes `name`. Returns false if it was not registered. */
+/**
+ * Removes `name`. Returns false if it was not registered. In a worker thread only a name held
+ * by a process of that thread can be removed (InvalidArgumentError otherwise): a thread does
+ * not release another thread's names; the main thread may release any.
+ */
 function unregister(name: string): boolean {
   checkName(name, 'Registry.unregister');
   const rt = currentRuntime();
   const holder = rt.names.get(name);
   if (holder === undefined) return false;
+  if (rt.thread !== 0 && !rt.router.isLocal(holder)) {
+    throw new InvalidArgumentError(
+      'name passed to Registry.unregister',
+      `${JSON.stringify(name)} is held by ${formatRef(holder)} on thread ${holder.thread}; only that thread or the main thread can release it`,
+    );
+  }
   if (rt.router.isLocal(holder)) rt.procs.get(holder.id)?.registered?.delete(name);
   // In a worker the table's change hook tells the main thread, which tells every thread.
   rt.names.releaseFor(name, holder);

@@ -252,12 +252,26 @@ export class Router {
     }
   }
 
-  /** A reply from another thread/node for call `callId`. */
-  settleOutgoing(callId: number, ok: boolean, value: unknown): void {
+  /**
+   * A reply from another thread/node for call `callId`. With `fromThread` (the thread the
+   * reply came from) the reply must belong to a call made to that thread: for a call id never
+   * issued, or one whose call went to another thread, nothing is settled and the problem is
+   * returned (a peer answering for another is a protocol violation). A reply for a call
+   * already settled (timed out, say) is dropped quietly.
+   */
+  settleOutgoing(callId: number, ok: boolean, value: unknown, fromThread?: number): string | undefined {
     const from = this.outgoing.take(callId);
-    if (from === undefined || !from.settle()) return;
+    if (from === undefined) {
+      return fromThread !== undefined && callId >= this.nextCall ? `a reply to call ${callId}, which was never made` : undefined;
+    }
+    if (fromThread !== undefined && from.target.thread !== fromThread) {
+      this.outgoing.set(callId, from); // still the real callee's to answer
+      return `a reply to call ${callId}, which was made to thread ${from.target.thread}`;
+    }
+    if (!from.settle()) return undefined;
     if (ok) from.resolve(value);
     else from.reject(value);
+    return undefined;
   }
 
   /** Rejects every outgoing call whose target matches (its thread or node died). */

@@ -11,19 +11,31 @@ import {
   RuntimeClosedError,
   ThreadExitError,
   deserializeError,
+  isSerializedError,
 } from '../errors.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import { CALL, CAST, INFO } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
-import { formatRef, makeRef } from '../core/ref.js';
+import { formatRef, makeRef, monitorKey, sameRef } from '../core/ref.js';
+import { isInfoRequest } from '../core/process-info.js';
 import type { Outbound } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
 import { ambient } from '../core/runtime.js';
 import { findUncloneable } from '../transport/cloneable.js';
-import type { WireReason } from '../transport/frames.js';
 import { FRAME, Tag, decodeReason, encodeReason } from '../transport/frames.js';
 import type { Transferable, Transport } from '../transport/transport.js';
 import { Channel, microtask } from '../transport/transport.js';
+import {
+  MAX_MONITOR_KEY,
+  capString,
+  isPlainObject,
+  isWireId,
+  isWireMonitorRef,
+  isWireRef,
+  ownData,
+  preview,
+  wireReasonProblem,
+} from '../transport/validate.js';
 
 /** Options a sender may attach to a message crossing threads. */
 export interface SendOptions {
@@ -372,12 +384,32 @@ export class ThreadLinks implements Outbound {
     }
   };
 
-  /** Decodes one incoming batch from peer `thread` and feeds every frame to the router. */
+  /**
+   * Set on the main thread (by NodeThreads): peer `thread` broke the frame protocol, `detail`
+   * says how; it ends that thread. Unset in a worker, where a bad frame from main or a peer is
+   * logged and dropped.
+   */
+  onProtocolViolation: ((thread: number, detail: string) => void) | undefined;
+  /**
+   * The local process ids peers may address; unset: all. On the main thread, the processes
+   * whose refs were shown to a worker (see exposure.ts): to a worker, any other is not alive.
+   */
+  visible: { has(id: number): boolean } | undefined;
+  /** Peers cut off for a protocol violation: their later frames are ignored. */
+  private cutOff: Set<number> | undefined;
+
+  /**
+   * Decodes one incoming batch from peer `thread` and feeds every frame to the router. Every
+   * frame is checked before it is used (its words come from another thread: trust nothing),
+   * and a frame may only speak for its own thread's processes.
+   */
   private ingest(thread: number, batch: unknown[]): void {
+    if (this.cutOff?.has(thread)) return;
+    if (batch.length % FRAME !== 0) {
+      this.protocolViolation(thread, `a batch of ${batch.length} words, not a multiple of ${FRAME}`);
+      return;
+    }
     const rt = this.rt;
-    const router = rt.router;
-    const procs = rt.procs;
-    const node = rt.node;
     const prev = ambient.active;
     ambient.active = rt;
     // This thread is awake and busy with a batch: hold every channel until the end of the
@@ -391,66 +423,210 @@ export class ThreadLinks implements Outbound {
       for (const ch of this.channels.values()) ch.hold();
     }
     try {
-      for (let i = 0; i + 3 < batch.length; i += FRAME) {
-        const tag = batch[i] as number;
-        const to = batch[i + 1] as number;
-        const a = batch[i + 2];
-        const b = batch[i + 3];
-        switch (tag) {
-          case Tag.CAST:
-          case Tag.INFO:
-            router.deliverRemote(to, tag === Tag.CAST ? CAST : INFO, a, thread);
-            break;
-          case Tag.CALL:
-            router.deliverRemoteCall(makeRef(node, rt.thread, to), a, { node, thread, call: b as number }, thread);
-            break;
-          case Tag.ACK:
-            this.acked(thread, a as number, b as number);
-            break;
-          case Tag.REPLY_OK:
-            router.settleOutgoing(b as number, true, a);
-            break;
-          case Tag.REPLY_ERR:
-            router.settleOutgoing(b as number, false, deserializeError(a as never));
-            break;
-          case Tag.CANCEL:
-            procs.get(to)?.withdrawCall(node, thread, a as number);
-            break;
-          case Tag.EXIT:
-          case Tag.EXIT_LINK:
-            procs.get(to)?.exitSignal(a as AnyRef, decodeReason(b as WireReason), tag === Tag.EXIT_LINK);
-            break;
-          case Tag.LINK:
-            router.linkArrived(makeRef(node, rt.thread, to), a as AnyRef);
-            break;
-          case Tag.UNLINK:
-            router.unlinkArrived(makeRef(node, rt.thread, to), a as AnyRef);
-            break;
-          case Tag.MONITOR:
-            router.monitorArrived(makeRef(node, rt.thread, to), a as AnyRef, b as MonitorRef);
-            break;
-          case Tag.DEMONITOR:
-            router.demonitor(makeRef(node, rt.thread, to), a as string);
-            break;
-          case Tag.DOWN: {
-            const d = a as { monitor: MonitorRef; ref: AnyRef };
-            router.down({ ref: makeRef(node, rt.thread, to), monitor: d.monitor }, d.ref, decodeReason(b as WireReason));
-            break;
-          }
-          case Tag.STOP:
-            procs.get(to)?.requestStop(decodeReason(a as WireReason));
-            break;
-          case Tag.CTL:
-            this.onControl?.(thread, a);
-            break;
-          default:
-            rt.logger.warn(`thread ${rt.thread}: unknown frame tag ${String(tag)} from thread ${thread}; dropped`);
+      for (let i = 0; i < batch.length; i += FRAME) {
+        let problem: string | undefined;
+        try {
+          problem = this.frame(thread, batch[i], batch[i + 1], batch[i + 2], batch[i + 3]);
+        } catch (e) {
+          // Nothing a checked frame causes should throw; if it does, the node must survive it.
+          problem = `${tagName(batch[i])} frame that could not be handled (${e instanceof Error ? e.message : preview(e)})`;
         }
+        if (problem !== undefined && this.protocolViolation(thread, problem)) break;
       }
     } finally {
       ambient.active = prev;
       if (hold) microtask(this.release);
     }
+  }
+
+  /**
+   * Peer `thread` broke the frame protocol. On the main thread ({@link onProtocolViolation}
+   * set) the peer is cut off: the rest of its batch and all its later frames are ignored
+   * while its thread is ended. In a worker the frame is logged and dropped. Returns true when
+   * the peer is cut off.
+   */
+  protocolViolation(thread: number, detail: string): boolean {
+    if (this.cutOff?.has(thread)) return true;
+    const text = capString(detail, 300);
+    const hook = this.onProtocolViolation;
+    if (hook === undefined) {
+      quietly(() => this.rt.logger.warn(`thread ${this.rt.thread}: dropped a malformed frame from thread ${thread}: ${text}`));
+      return false;
+    }
+    (this.cutOff ??= new Set()).add(thread);
+    quietly(() => hook(thread, text));
+    return true;
+  }
+
+  /** Handles one frame from peer `thread`; returns what is wrong with it, or undefined. */
+  private frame(thread: number, tag: unknown, to: unknown, a: unknown, b: unknown): string | undefined {
+    if (!isWireId(to)) return `${tagName(tag)} frame addressed to ${preview(to)}, not a process id`;
+    const rt = this.rt;
+    switch (tag) {
+      case Tag.CAST:
+      case Tag.INFO:
+        if (this.visible !== undefined && !this.visible.has(to)) {
+          // A process never shown to the sender is, to it, not alive: dropped as for a dead one.
+          rt.handledFrom(thread, true);
+          rt.stats.droppedCasts++;
+        } else rt.router.deliverRemote(to, tag === Tag.CAST ? CAST : INFO, a, thread);
+        return undefined;
+      case Tag.CALL:
+        return this.callFrame(thread, to, a, b);
+      case Tag.ACK:
+        if (!isWireId(a) || !isWireId(b)) return `ACK with counts ${preview(a)} and ${preview(b)}`;
+        this.acked(thread, a, b);
+        return undefined;
+      case Tag.REPLY_OK:
+      case Tag.REPLY_ERR:
+        return this.replyFrame(thread, tag === Tag.REPLY_OK, to, a, b);
+      case Tag.CANCEL:
+        if (!isWireId(a)) return `CANCEL of call ${preview(a)}`;
+        rt.procs.get(to)?.withdrawCall(rt.node, thread, a);
+        return undefined;
+      case Tag.EXIT:
+      case Tag.EXIT_LINK:
+        return this.exitFrame(thread, to, a, b, tag === Tag.EXIT_LINK);
+      case Tag.LINK:
+      case Tag.UNLINK:
+        return this.linkFrame(thread, to, a, tag === Tag.LINK);
+      case Tag.MONITOR:
+        return this.monitorFrame(thread, to, a, b);
+      case Tag.DEMONITOR:
+        return this.demonitorFrame(thread, to, a);
+      case Tag.DOWN:
+        return this.downFrame(thread, to, a, b);
+      case Tag.STOP: {
+        const problem = reasonProblem('STOP', a);
+        if (problem !== undefined) return problem;
+        if (!this.hidden(thread, to, 'a stop request')) rt.procs.get(to)?.requestStop(decodeReason(a));
+        return undefined;
+      }
+      case Tag.CTL:
+        if (to !== 0) return `CTL frame addressed to process ${to}`;
+        // Thread management is between a worker and main only: a peer worker has no say.
+        if (rt.thread !== 0 && thread !== 0) return 'CTL frame from a peer worker';
+        this.onControl?.(thread, a);
+        // The control itself may have been refused (NodeThreads cut the peer off): stop here.
+        return this.cutOff?.has(thread) === true ? 'a refused control' : undefined;
+      default:
+        return `unknown frame tag ${preview(tag)}`;
+    }
+  }
+
+  /**
+   * A call from peer `thread`. To a process it may not address, it rejects with
+   * NoProcessError; a system call asking about such a process answers "not alive".
+   */
+  private callFrame(thread: number, to: number, msg: unknown, call: unknown): string | undefined {
+    if (!isWireId(call) || call === 0) return `CALL with call id ${preview(call)}`;
+    const rt = this.rt;
+    const from: RemoteFrom = { node: rt.node, thread, call };
+    const target = makeRef(rt.node, rt.thread, to);
+    const visible = this.visible;
+    if (visible !== undefined && (to === 0 ? isInfoRequest(msg) && !visible.has(msg.id) : !visible.has(to))) {
+      rt.handledFrom(thread, false);
+      if (to === 0) rt.router.reply(from, undefined);
+      else rt.router.replyError(from, new NoProcessError(formatRef(target)));
+      return undefined;
+    }
+    rt.router.deliverRemoteCall(target, msg, from, thread);
+    return undefined;
+  }
+
+  /** A reply from peer `thread`: it may only answer a call this thread made to it. */
+  private replyFrame(thread: number, ok: boolean, to: number, value: unknown, call: unknown): string | undefined {
+    const what = ok ? 'REPLY_OK' : 'REPLY_ERR';
+    if (to !== 0) return `${what} frame addressed to process ${to}`;
+    if (!isWireId(call) || call === 0) return `${what} to call ${preview(call)}`;
+    if (!ok && !isSerializedError(value)) return `REPLY_ERR carrying ${preview(value)}, not a serialized error`;
+    return this.rt.router.settleOutgoing(call, ok, ok ? value : deserializeError(value), thread);
+  }
+
+  /** An exit signal: its sender must be a process of the sending thread. */
+  private exitFrame(thread: number, to: number, sender: unknown, reason: unknown, viaLink: boolean): string | undefined {
+    const what = viaLink ? 'EXIT_LINK' : 'EXIT';
+    const problem = this.senderProblem(thread, sender, `${what} sender`) ?? reasonProblem(what, reason);
+    if (problem !== undefined) return problem;
+    if (!this.hidden(thread, to, 'an exit signal')) this.rt.procs.get(to)?.exitSignal(copyRef(sender as AnyRef), decodeReason(reason), viaLink);
+    return undefined;
+  }
+
+  /** A link or unlink: its sender must be a process of the sending thread. */
+  private linkFrame(thread: number, to: number, sender: unknown, link: boolean): string | undefined {
+    const problem = this.senderProblem(thread, sender, link ? 'LINK sender' : 'UNLINK sender');
+    if (problem !== undefined) return problem;
+    const router = this.rt.router;
+    const from = copyRef(sender as AnyRef);
+    const target = makeRef(this.rt.node, this.rt.thread, to);
+    if (!link) router.unlinkArrived(target, from);
+    // As for a process that is not alive: the sender gets an exit signal 'noproc'.
+    else if (this.hidden(thread, to, 'a link')) router.exitSignal(from, target, 'noproc', true);
+    else router.linkArrived(target, from);
+    return undefined;
+  }
+
+  /** A monitor: the watcher and the monitor ref must both belong to the sending thread. */
+  private monitorFrame(thread: number, to: number, watcher: unknown, m: unknown): string | undefined {
+    const problem = this.senderProblem(thread, watcher, 'MONITOR watcher');
+    if (problem !== undefined) return problem;
+    const rt = this.rt;
+    if (!isWireMonitorRef(m) || m.node !== rt.node || m.thread !== thread) return `MONITOR with a monitor ref not made on thread ${thread}`;
+    const w = copyRef(watcher as AnyRef);
+    const monitor: MonitorRef = { node: rt.node, thread, monitor: m.monitor };
+    const target = makeRef(rt.node, rt.thread, to);
+    // As for a process that is not alive: an immediate DOWN 'noproc'.
+    if (this.hidden(thread, to, 'a monitor')) rt.router.down({ ref: w, monitor }, target, 'noproc');
+    else rt.router.monitorArrived(target, w, monitor);
+    return undefined;
+  }
+
+  /** A demonitor: the key must name a monitor made on the sending thread. */
+  private demonitorFrame(thread: number, to: number, key: unknown): string | undefined {
+    const rt = this.rt;
+    if (typeof key !== 'string' || key.length > MAX_MONITOR_KEY) return `DEMONITOR of key ${preview(key)}`;
+    if (!key.startsWith(`${rt.node}/${thread}/m`)) return `DEMONITOR of ${JSON.stringify(capString(key, 80))}, not a monitor of thread ${thread}`;
+    rt.router.demonitor(makeRef(rt.node, rt.thread, to), key);
+    return undefined;
+  }
+
+  /**
+   * A DOWN: for a monitor made on this thread, about a process of the sending thread, and,
+   * for a process's monitor, about the very process it monitors.
+   */
+  private downFrame(thread: number, to: number, d: unknown, reason: unknown): string | undefined {
+    const rt = this.rt;
+    if (!isPlainObject(d)) return `DOWN carrying ${preview(d)}`;
+    const m = ownData(d, 'monitor');
+    const dead = ownData(d, 'ref');
+    if (!isWireMonitorRef(m) || m.node !== rt.node || m.thread !== rt.thread) return `DOWN for a monitor not made on thread ${rt.thread}`;
+    const problem = this.senderProblem(thread, dead, 'DOWN about') ?? reasonProblem('DOWN', reason);
+    if (problem !== undefined) return problem;
+    const monitor: MonitorRef = { node: rt.node, thread: rt.thread, monitor: m.monitor };
+    const ref = copyRef(dead as AnyRef);
+    const target = rt.procs.get(to)?.monitoring?.get(monitorKey(monitor));
+    if (target !== undefined && !sameRef(target, ref)) return `DOWN about ${formatRef(ref)} for a monitor of ${formatRef(target)}`;
+    rt.router.down({ ref: makeRef(rt.node, rt.thread, to), monitor }, ref, decodeReason(reason));
+    return undefined;
+  }
+
+  /** Why `v` may not be named by a frame from `thread` as its own process (undefined: it may). */
+  private senderProblem(thread: number, v: unknown, what: string): string | undefined {
+    if (!isWireRef(v)) return `${what} ${preview(v)} is not a ref`;
+    if (v.node !== this.rt.node || v.thread !== thread) return `${what} ${formatRef(v)} is not a process of thread ${thread}`;
+    return undefined;
+  }
+
+  /**
+   * True (and logged) when `to` is a live local process that peer `thread` may not address:
+   * the frame then acts as on a process that is not alive.
+   */
+  private hidden(thread: number, to: number, what: string): boolean {
+    const rt = this.rt;
+    if (this.visible === undefined || this.visible.has(to) || !rt.procs.has(to)) return false;
+    const ref = formatRef(makeRef(rt.node, rt.thread, to));
+    quietly(() => rt.logger.warn(`thread ${thread} sent ${what} to ${ref}, a process never shown to it; treated as not alive`));
+    return true;
   }
 
   // --- Thread death -------------------------------------------------------------------------
@@ -510,4 +686,30 @@ export function threadReason(
   cause?: unknown,
 ): ExitReason {
   return { error: new ThreadExitError(thread, kind, detail, cause) };
+}
+
+/** A frame tag's name for a message ("EXIT"), or a description of what stood in its place. */
+function tagName(tag: unknown): string {
+  for (const [name, value] of Object.entries(Tag)) if (value === tag) return name;
+  return `tag ${preview(tag)}`;
+}
+
+/** Why `reason` is not a wire exit reason, prefixed with the frame it came in. */
+function reasonProblem(what: string, reason: unknown): string | undefined {
+  const problem = wireReasonProblem(reason);
+  return problem === undefined ? undefined : `${what} reason: ${problem}`;
+}
+
+/** A fresh ref holding only the three fields of a checked wire ref. */
+function copyRef(r: { node: string; thread: number; id: number }): AnyRef {
+  return makeRef(r.node, r.thread, r.id);
+}
+
+/** Runs a report (a log line, a hook) whose own failure must not stop the frame loop. */
+function quietly(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // A logger that throws has nowhere else to report to.
+  }
 }

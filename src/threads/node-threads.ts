@@ -8,20 +8,35 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { AlreadyRegisteredError, InvalidArgumentError, NotCloneableError, deserializeError, serializeError } from '../errors.js';
+import type { SerializedError } from '../errors.js';
+import {
+  AlreadyRegisteredError,
+  InvalidArgumentError,
+  NoProcessError,
+  ThreadExitError,
+  deserializeError,
+  isSerializedError,
+  serializeError,
+} from '../errors.js';
+import type { TimerHandle } from '../core/clock.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import { formatReason } from '../core/exit-reason.js';
 import { INFO } from '../core/process.js';
 import type { AnyRef } from '../core/ref.js';
-import { formatRef, sameRef } from '../core/ref.js';
+import type { LifecycleEvent } from '../core/events.js';
+import { formatRef, makeRef, sameRef } from '../core/ref.js';
+import { nameProblem } from '../core/validate.js';
 import type { Runtime } from '../core/runtime.js';
 import type { ThreadSpec } from '../behaviours/supervisor/spec.js';
 import type { WireReason } from '../transport/frames.js';
 import { decodeEvent, decodeReason, encodeReason } from '../transport/frames.js';
-import { findUncloneable } from '../transport/cloneable.js';
 import { MessagePortTransport } from '../transport/message-port.js';
+import { capString, isPlainObject, isWireId, isWireRef, ownData, preview, wireReasonProblem } from '../transport/validate.js';
+import { ExposingOutbound, Exposure } from './exposure.js';
 import { ThreadLinks, threadReason } from './links.js';
+import { workerExecArgv } from './exec-argv.js';
 import type { StartTree, WorkerBoot } from './protocol.js';
+import { heartbeatMs, threadTimings, validateThreadSpec } from './thread-spec.js';
 
 const here = import.meta.url;
 const fromSource = here.endsWith('.ts');
@@ -46,16 +61,27 @@ interface ThreadRecord {
   readonly key: string;
   state: 'spare' | 'booting' | 'running' | 'stopping' | 'dead';
   root: AnyRef | undefined;
+  /** When the last heartbeat was read; NaN until the first one (the watchdog judges from then on). */
   lastBeat: number;
-  watchdog: ReturnType<typeof setTimeout> | undefined;
+  watchdog: TimerHandle | undefined;
+  /** The boot's deadline (spawn until the subtree is up): the spec's `initTimeout`. */
+  bootTimer: TimerHandle | undefined;
   error: Error | undefined;
-  hung: boolean;
+  /** Why the main thread terminated the worker, when it did; the first verdict stands. */
+  verdict: Verdict | undefined;
   rootReason: ExitReason | undefined;
   bootError: Error | undefined;
   ready: { resolve: (root: AnyRef) => void; reject: (e: unknown) => void };
   exited: Promise<ExitReason>;
   resolveExited: (r: ExitReason) => void;
 }
+
+/** The main thread ended a worker: no heartbeat for `watchdogMs`, or no subtree within `initTimeout`. */
+type Verdict =
+  | { readonly kind: 'hung'; readonly ms: number }
+  | { readonly kind: 'init_timeout'; readonly ms: number }
+  /** It sent a malformed or impersonating frame (see ThreadLinks.protocolViolation). */
+  | { readonly kind: 'protocol_violation'; readonly detail: string };
 
 const instances = new WeakMap<Runtime, NodeThreads>();
 
@@ -65,6 +91,21 @@ export class NodeThreads {
   private readonly threads = new Map<number, ThreadRecord>();
   /** Booted standby workers by key, waiting for a subtree (ThreadSpec.standby). */
   private readonly spares = new Map<string, ThreadRecord>();
+  /**
+   * Supervisors that own a standby child, by ref, with the spare keys their children use.
+   * While one lives it may restart its child, so the spare for each of its keys is kept;
+   * when it exits (stopped, or gave up at its restart intensity), those spares are retired.
+   */
+  private readonly owners = new Map<string, Set<string>>();
+  /** Host processes (by formatted ref) that stand for a thread, until they exit. */
+  private readonly hosts = new Set<string>();
+  /** The main-thread processes workers may address (see exposure.ts). */
+  private readonly exposure: Exposure;
+  /** Claims waiting for a worker's `synced`, by request id (see claimForeign). */
+  private readonly syncs = new Map<number, () => void>();
+  private nextSync = 1;
+  /** Names held by a worker process that another thread registered: main watches the holder. */
+  private readonly heldFor = new Map<string, { ref: AnyRef; cancel: () => void }>();
 
   /** The manager of `rt` (the main thread's runtime), created on first use. */
   static of(rt: Runtime): NodeThreads {
@@ -85,13 +126,21 @@ export class NodeThreads {
 
   private constructor(readonly rt: Runtime) {
     this.links = new ThreadLinks(rt);
-    this.links.onControl = (thread, payload) => this.control(thread, payload as Control);
+    this.exposure = new Exposure(rt);
+    // Every ref main sends to a worker is recorded on the way out; workers address no others.
+    rt.setOutbound(new ExposingOutbound(this.links, this.exposure));
+    this.links.visible = this.exposure;
+    this.links.onProtocolViolation = (thread, detail) => this.cutOff(thread, detail);
+    this.links.onControl = (thread, payload) => this.control(thread, payload);
     // Lifecycle events of every thread reach main's subscribers, forwarded only while any listen.
     rt.events.onActiveChange = (on) => {
       for (const t of this.threads.values()) if (t.state !== 'dead') this.links.control(t.thread, { op: 'events', on });
     };
     // Main's table is the node's: every change is published to every worker.
+    for (const [, ref] of rt.names.entries()) this.exposure.mark(ref);
     rt.names.onChange = (name, ref) => {
+      if (ref !== undefined) this.exposure.mark(ref);
+      this.unwatchHolder(name, ref);
       for (const t of this.threads.values()) if (t.state !== 'dead') this.links.control(t.thread, { op: 'name', name, ref });
     };
   }
@@ -107,19 +156,24 @@ export class NodeThreads {
    * Starts a worker running the subtree of `spec`; resolves with its root supervisor's ref once
    * started. With `spec.standby`, a booted spare is used when one is ready, and a new spare is
    * booted after the subtree is up, so the next restart skips the worker and runtime boot.
+   * `owner` is the supervisor of the thread child (standby spares live as long as it may
+   * restart the child). The boot is bounded by `spec.initTimeout` and the watchdog.
    */
-  spawn(spec: ThreadSpec, host: AnyRef): Promise<{ thread: number; root: AnyRef }> {
-    if (typeof spec.module !== 'string' || spec.module.length === 0) {
-      return Promise.reject(new InvalidArgumentError('thread.module', 'expected a path or file URL of a .ts or .js module'));
+  spawn(spec: ThreadSpec, host: AnyRef, owner?: AnyRef): Promise<{ thread: number; root: AnyRef }> {
+    try {
+      validateThreadSpec(spec);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const problem = findUncloneable(spec.args, 'thread.args');
-    if (problem !== undefined) return Promise.reject(new NotCloneableError(problem.path, problem.valueType, 'a new worker thread'));
+    this.exposure.scan(spec.args);
     const moduleUrl = toUrl(spec.module);
     const useTsx = fromSource || /\.[mc]?ts$/.test(new URL(moduleUrl).pathname);
-    const watchdogMs = spec.watchdogMs ?? 5000;
-    const key = JSON.stringify([useTsx, watchdogMs, spec.resourceLimits ?? null]);
+    const { watchdogMs, initTimeout } = threadTimings(spec);
+    const key = JSON.stringify([useTsx, String(watchdogMs), spec.resourceLimits ?? null]);
     const start: StartTree = { module: moduleUrl, export: spec.export ?? 'default', args: spec.args };
-    const spare = spec.standby === true ? this.spares.get(key) : undefined;
+    const standby = spec.standby === true;
+    if (standby && owner !== undefined) this.watchOwner(owner, key);
+    const spare = standby ? this.spares.get(key) : undefined;
     const started = new Promise<{ thread: number; root: AnyRef }>((resolve, reject) => {
       let rec: ThreadRecord;
       if (spare !== undefined) {
@@ -130,15 +184,28 @@ export class NodeThreads {
       } else rec = this.createWorker(key, useTsx, watchdogMs, spec.resourceLimits, start);
       rec.host = host;
       rec.state = 'booting';
-      rec.ready = { resolve: (root) => resolve({ thread: rec.thread, root }), reject };
+      rec.ready = {
+        resolve: (root) => {
+          this.endBoot(rec);
+          resolve({ thread: rec.thread, root });
+        },
+        reject: (e) => {
+          this.endBoot(rec);
+          reject(e);
+        },
+      };
+      this.armBootTimer(rec, initTimeout);
+      const hostId = formatRef(host);
+      this.hosts.add(hostId);
       // The thread lives no longer than its host: a host killed without running terminate
-      // (brutal_kill, Process.exit(host, 'kill'), init timeout) must not leave an orphan
+      // (brutal_kill, Process.exit(host, 'kill'), a failed start) must not leave an orphan
       // worker holding names and CPU.
       this.rt.watch(host, () => {
+        this.hosts.delete(hostId);
         if (rec.state !== 'dead') void this.kill(rec.thread);
       });
     });
-    if (spec.standby === true) {
+    if (standby) {
       // Boot the next spare once this subtree is up, not alongside it (2 cores).
       started.then(
         () => this.ensureSpare(key, useTsx, watchdogMs, spec.resourceLimits),
@@ -148,22 +215,80 @@ export class NodeThreads {
     return started;
   }
 
+  /** True while `ref` is the host process of a thread (a thread child's ref). */
+  isHost(ref: AnyRef): boolean {
+    return this.hosts.has(formatRef(ref));
+  }
+
   private ensureSpare(key: string, useTsx: boolean, watchdogMs: number, limits: ThreadSpec['resourceLimits']): void {
-    if (this.spares.has(key)) return;
+    if (this.spares.has(key) || !this.wanted(key)) return;
     const rec = this.createWorker(key, useTsx, watchdogMs, limits, undefined);
     // A spare never holds the process open.
     rec.worker.unref();
     this.spares.set(key, rec);
   }
 
-  /** Drops the spare for `key` when no running subtree could use it any more. */
+  /**
+   * Whether a spare for `key` could still be used: a subtree with that key is booting or
+   * running (it may crash and restart), or a supervisor that owns such a child is alive.
+   */
+  private wanted(key: string): boolean {
+    for (const t of this.threads.values()) if (t.key === key && (t.state === 'booting' || t.state === 'running')) return true;
+    for (const keys of this.owners.values()) if (keys.has(key)) return true;
+    return false;
+  }
+
+  /** Drops the spare for `key` when nothing could use it any more (see {@link wanted}). */
   private retireSpare(key: string): void {
     const spare = this.spares.get(key);
-    if (spare === undefined) return;
-    for (const t of this.threads.values()) if (t.key === key && t.state !== 'dead' && t.state !== 'spare' && t.state !== 'stopping') return;
+    if (spare === undefined || this.wanted(key)) return;
     this.spares.delete(key);
     spare.state = 'stopping';
     void spare.worker.terminate();
+  }
+
+  /** Remembers that `owner` has a standby child using `key`, and retires its spares when it exits. */
+  private watchOwner(owner: AnyRef, key: string): void {
+    const id = formatRef(owner);
+    const known = this.owners.get(id);
+    if (known !== undefined) {
+      known.add(key);
+      return;
+    }
+    const keys = new Set([key]);
+    this.owners.set(id, keys);
+    this.rt.watch(owner, () => {
+      this.owners.delete(id);
+      for (const k of keys) this.retireSpare(k);
+    });
+  }
+
+  /** Terminates a booting thread that has not started its subtree within `ms`. */
+  private armBootTimer(rec: ThreadRecord, ms: number): void {
+    rec.bootTimer = this.rt.clock.setTimeout(() => {
+      rec.bootTimer = undefined;
+      if (rec.state === 'booting') this.terminateAs(rec, { kind: 'init_timeout', ms });
+    }, ms);
+    unrefTimer(rec.bootTimer);
+  }
+
+  private endBoot(rec: ThreadRecord): void {
+    if (rec.bootTimer !== undefined) this.rt.clock.clearTimeout(rec.bootTimer);
+    rec.bootTimer = undefined;
+  }
+
+  /** Ends a worker on the main thread's judgement; its exit is classified by the verdict. */
+  private terminateAs(rec: ThreadRecord, verdict: Verdict): void {
+    if (rec.verdict !== undefined || rec.state === 'dead') return;
+    rec.verdict = verdict;
+    this.rt.logger.error(
+      verdict.kind === 'hung'
+        ? `thread ${rec.thread}: no heartbeat for ${verdict.ms} ms; terminating it as hung`
+        : verdict.kind === 'init_timeout'
+          ? `thread ${rec.thread}: subtree not started within initTimeout (${verdict.ms} ms); terminating it`
+          : `thread ${rec.thread}: sent a malformed frame (${verdict.detail}); terminating it`,
+    );
+    void rec.worker.terminate();
   }
 
   /** Creates a worker connected to every live thread; it loads `start`, or waits for one (a spare). */
@@ -188,7 +313,7 @@ export class NodeThreads {
       bootUrl: BOOT,
       useTsx,
       start,
-      beatMs: Math.max(5, Math.floor(watchdogMs / 4)),
+      beatMs: heartbeatMs(watchdogMs),
       peers,
       names: [...this.rt.names.entries()],
       events: this.rt.events.active,
@@ -197,6 +322,7 @@ export class NodeThreads {
     const worker = new Worker(ENTRY, {
       workerData: boot,
       transferList: peers.map((p) => p.port),
+      execArgv: workerExecArgv(),
       ...(limits === undefined ? {} : { resourceLimits: limits }),
     });
     let resolveExited!: (r: ExitReason) => void;
@@ -211,10 +337,11 @@ export class NodeThreads {
       key,
       state: 'spare',
       root: undefined,
-      lastBeat: this.rt.clock.now(),
+      lastBeat: Number.NaN,
       watchdog: undefined,
+      bootTimer: undefined,
       error: undefined,
-      hung: false,
+      verdict: undefined,
       rootReason: undefined,
       bootError: undefined,
       ready: { resolve: () => undefined, reject: () => undefined },
@@ -227,6 +354,8 @@ export class NodeThreads {
       rec.error = e;
     });
     worker.on('exit', (code) => this.onExit(rec, code));
+    // From the first heartbeat on, so a module that never finishes importing is caught too.
+    this.armWatchdog(rec);
     return rec;
   }
 
@@ -256,84 +385,204 @@ export class NodeThreads {
     return this.threads.get(thread)?.root;
   }
 
-  private control(thread: number, c: Control): void {
+  /**
+   * A control payload from worker `thread`. It is untrusted data: {@link parseControl} checks
+   * every field, each op may only speak for the sending thread's own processes, and a payload
+   * that fails either is a protocol violation that ends the thread.
+   */
+  private control(thread: number, payload: unknown): void {
     const rec = this.threads.get(thread);
-    if (rec === undefined) return;
+    if (rec === undefined || rec.state === 'dead') return;
+    const c = parseControl(payload);
+    const problem = typeof c === 'string' ? c : this.handleControl(rec, c);
+    if (problem !== undefined) this.links.protocolViolation(thread, `CTL ${problem}`);
+  }
+
+  /** Acts on a well-formed control from `rec`'s thread; returns what it may not do, or undefined. */
+  private handleControl(rec: ThreadRecord, c: Control): string | undefined {
+    const thread = rec.thread;
     switch (c.op) {
       case 'hb':
         rec.lastBeat = this.rt.clock.now();
-        break;
+        return undefined;
       case 'ready':
+        if (!this.onThread(c.root, thread)) return `ready: root ${formatRef(c.root)} is not a process of thread ${thread}`;
         rec.root = c.root;
         if (rec.state === 'booting') rec.state = 'running';
         rec.lastBeat = this.rt.clock.now();
         this.armWatchdog(rec);
         rec.ready.resolve(c.root);
-        break;
+        return undefined;
       case 'boot_failed':
         rec.bootError = deserializeError(c.error);
-        break;
+        return undefined;
       case 'root_exit':
         rec.rootReason = decodeReason(c.reason);
-        break;
+        return undefined;
       case 'log':
         this.rt.logger[c.level](`[thread ${thread}] ${c.message}`);
-        break;
+        return undefined;
       case 'claim':
         this.claim(thread, c);
-        break;
-      case 'event':
-        if (this.rt.events.active) this.rt.events.emit(decodeEvent(c.event), this.rt.logger);
-        break;
+        return undefined;
       case 'release':
+        // Only the holder's own thread (or main) may release a name.
+        if (!this.onThread(c.ref, thread)) return `release: ${JSON.stringify(c.name)} is held by ${formatRef(c.ref)}, not a process of thread ${thread}`;
         this.rt.names.releaseFor(c.name, c.ref);
-        break;
-      default:
-        this.rt.logger.warn(`unknown control ${JSON.stringify((c as { op?: unknown }).op)} from thread ${thread}`);
+        return undefined;
+      case 'event':
+        if (!eventOfThread(c.event, this.rt.node, thread)) return `event: ${c.event.type} about a process not on thread ${thread}`;
+        if (this.rt.events.active) this.rt.events.emit(c.event, this.rt.logger);
+        return undefined;
+      case 'synced':
+        // An unknown request is a sync whose holder's exit already answered the claim.
+        this.syncs.get(c.req)?.();
+        return undefined;
     }
   }
 
+  /** True when `ref` names a process of worker `thread` of this node. */
+  private onThread(ref: AnyRef, thread: number): boolean {
+    return ref.node === this.rt.node && ref.thread === thread;
+  }
+
+  /**
+   * Worker `thread` claims `c.name` for `c.ref` (Registry.register, GenServer.start with a
+   * name). Main decides races (first claim wins) and checks that the ref names a live process:
+   * - a process of the claiming thread: that thread checked it is alive, and releases the
+   *   name when it exits;
+   * - a main-thread process: alive, and shown to workers (see exposure.ts); its exit releases
+   *   the name as for a name it registered itself;
+   * - a process of another worker: see {@link claimForeign}.
+   * Anything else (a dead thread, another node, a made-up id) is refused with NoProcessError.
+   */
   private claim(thread: number, c: Extract<Control, { op: 'claim' }>): void {
-    const names = this.rt.names;
-    const holder = names.get(c.name);
-    const holderGone = holder !== undefined && holder.thread !== 0 && this.threads.get(holder.thread)?.state === 'dead';
-    if (holder !== undefined && !sameRef(holder, c.ref) && !holderGone) {
-      this.links.control(thread, {
-        op: 'claim_reply',
-        req: c.req,
-        error: serializeError(new AlreadyRegisteredError(c.name, formatRef(holder))),
-      });
-      return;
-    }
-    if (holderGone) names.put(c.name, undefined);
-    names.claim(c.name, c.ref);
-    this.links.control(thread, { op: 'claim_reply', req: c.req });
+    const reply = (error: Error | undefined): void => {
+      this.links.control(thread, error === undefined ? { op: 'claim_reply', req: c.req } : { op: 'claim_reply', req: c.req, error: serializeError(error) });
+    };
+    const ref = c.ref;
+    const noProcess = new NoProcessError(formatRef(ref));
+    if (ref.node !== this.rt.node) reply(noProcess);
+    else if (ref.thread === thread) reply(this.decide(c.name, ref));
+    else if (ref.thread === 0) {
+      const p = this.rt.procs.get(ref.id);
+      if (p === undefined || !p.alive || !this.exposure.has(ref.id)) {
+        reply(noProcess);
+        return;
+      }
+      const error = this.decide(c.name, ref);
+      if (error === undefined) (p.registered ??= new Set()).add(c.name);
+      reply(error);
+    } else if (this.hasProcesses(ref.thread)) this.claimForeign(c.name, ref, reply);
+    else reply(noProcess);
   }
 
-  /** Watchdog: re-armed from the last heartbeat; a stale thread is checked once more after pending I/O. */
+  /** True when worker `thread` is alive and runs (or is starting, or stopping) a subtree. */
+  private hasProcesses(thread: number): boolean {
+    const state = this.threads.get(thread)?.state;
+    return state === 'booting' || state === 'running' || state === 'stopping';
+  }
+
+  /** Takes `name` for `ref` in the node's table, or says why not. */
+  private decide(name: string, ref: AnyRef): Error | undefined {
+    const names = this.rt.names;
+    const holder = names.get(name);
+    const holderGone = holder !== undefined && holder.thread !== 0 && this.threads.get(holder.thread)?.state === 'dead';
+    if (holder !== undefined && !sameRef(holder, ref) && !holderGone) return new AlreadyRegisteredError(name, formatRef(holder));
+    if (holderGone) names.put(name, undefined);
+    names.claim(name, ref);
+    return undefined;
+  }
+
+  /**
+   * A claim for `ref`, a process of another worker than the claimant. Main watches it first,
+   * then asks its thread for a sync: that thread handles the watch's monitor before the sync,
+   * so a DOWN 'noproc' arriving before the answer means it was not alive (NoProcessError).
+   * Once it holds the name, the watch releases the name when it exits, on every thread.
+   */
+  private claimForeign(name: string, ref: AnyRef, reply: (error: Error | undefined) => void): void {
+    const claim = { state: 'asking' as 'asking' | 'holding' | 'done' };
+    const req = this.nextSync++;
+    const cancel = this.rt.watch(ref, () => {
+      this.syncs.delete(req);
+      if (claim.state === 'asking') reply(new NoProcessError(formatRef(ref)));
+      else if (claim.state === 'holding') this.rt.names.releaseFor(name, ref);
+      claim.state = 'done';
+    });
+    if (claim.state === 'done') return; // its thread is already gone (the watch fired at once)
+    this.syncs.set(req, () => {
+      this.syncs.delete(req);
+      if (claim.state !== 'asking') return;
+      const error = this.decide(name, ref);
+      if (error !== undefined) {
+        claim.state = 'done';
+        cancel();
+      } else {
+        claim.state = 'holding';
+        this.heldFor.set(name, { ref, cancel });
+      }
+      reply(error);
+    });
+    this.links.control(ref.thread, { op: 'sync', req });
+  }
+
+  /** Thread `thread` broke the protocol: it is terminated, and its subtree exits with a protocol_violation ThreadExitError. */
+  private cutOff(thread: number, detail: string): void {
+    const rec = this.threads.get(thread);
+    if (rec !== undefined) this.terminateAs(rec, { kind: 'protocol_violation', detail });
+  }
+
+  /** `name` now names `ref` (undefined: no one): a watch main kept on its old holder goes. */
+  private unwatchHolder(name: string, ref: AnyRef | undefined): void {
+    const held = this.heldFor.get(name);
+    if (held === undefined || (ref !== undefined && sameRef(ref, held.ref))) return;
+    this.heldFor.delete(name);
+    held.cancel();
+  }
+
+  /**
+   * Watchdog: a thread is hung when nothing came from it for `watchdogMs`, counted from its
+   * last heartbeat or batch. It starts judging at the first heartbeat, which the worker sends
+   * once the runtime is loaded and before the user's module is imported (until then the boot
+   * deadline bounds it), so a module stuck in an endless loop at import is caught. A stale
+   * thread is checked once more after pending I/O. Re-arming replaces the timer. No watchdog
+   * at all for `watchdogMs: Infinity`.
+   */
   private armWatchdog(rec: ThreadRecord): void {
-    const due = rec.lastBeat + rec.watchdogMs - this.rt.clock.now();
-    rec.watchdog = setTimeout(
+    if (rec.watchdogMs === Number.POSITIVE_INFINITY || rec.state === 'dead') return;
+    const clock = this.rt.clock;
+    if (rec.watchdog !== undefined) clock.clearTimeout(rec.watchdog);
+    const seen = this.lastSign(rec);
+    const due = Number.isNaN(seen) ? rec.watchdogMs : seen + rec.watchdogMs - clock.now();
+    const timer = clock.setTimeout(
       () => {
+        if (rec.watchdog !== timer) return;
         rec.watchdog = undefined;
         if (rec.state === 'dead') return;
         // Heartbeats may be queued behind a busy main thread: let I/O run before judging.
         setImmediate(() => {
-          if (rec.state === 'dead') return;
-          if (this.rt.clock.now() - rec.lastBeat >= rec.watchdogMs) {
-            rec.hung = true;
-            this.rt.logger.error(`thread ${rec.thread}: no heartbeat for ${rec.watchdogMs} ms; terminating it as hung`);
-            void rec.worker.terminate();
-          } else this.armWatchdog(rec);
+          if (rec.state === 'dead' || rec.watchdog !== undefined) return;
+          const last = this.lastSign(rec);
+          if (!Number.isNaN(last) && clock.now() - last >= rec.watchdogMs) this.terminateAs(rec, { kind: 'hung', ms: rec.watchdogMs });
+          else this.armWatchdog(rec);
         });
       },
       Math.max(1, due),
     );
-    rec.watchdog.unref?.();
+    rec.watchdog = timer;
+    unrefTimer(timer);
+  }
+
+  /** When the thread last showed life: its last heartbeat read, or its last batch received; NaN before its first heartbeat. */
+  private lastSign(rec: ThreadRecord): number {
+    if (Number.isNaN(rec.lastBeat)) return Number.NaN;
+    return Math.max(rec.lastBeat, this.links.heardAt(rec.thread));
   }
 
   private onExit(rec: ThreadRecord, code: number): void {
-    if (rec.watchdog !== undefined) clearTimeout(rec.watchdog);
+    if (rec.watchdog !== undefined) this.rt.clock.clearTimeout(rec.watchdog);
+    rec.watchdog = undefined;
+    this.endBoot(rec);
     const wasStopping = rec.state === 'stopping';
     const wasBooting = rec.state === 'booting';
     const wasSpare = rec.state === 'spare';
@@ -352,9 +601,13 @@ export class NodeThreads {
       if (reason !== 'shutdown') this.rt.logger.warn(`standby thread ${thread} exited: ${formatReason(reason)}`);
       return;
     }
+    // A spare is kept only while something may still use it.
+    this.retireSpare(rec.key);
     if (wasBooting) {
       rec.ready.reject(
-        rec.bootError ?? (reason as { error?: unknown }).error ?? new Error(`thread ${thread} exited during boot: ${formatReason(reason)}`),
+        rec.bootError ??
+          (reason as { error?: unknown }).error ??
+          new ThreadExitError(thread, 'exited', `ended during boot: ${formatReason(reason)}`),
       );
       return;
     }
@@ -371,7 +624,10 @@ export class NodeThreads {
       if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') return threadReason(t, 'out_of_memory', 'exceeded its resourceLimits', e);
       return threadReason(t, 'crashed', `uncaught ${e.name}: ${e.message}`, e);
     }
-    if (rec.hung) return threadReason(t, 'hung', `no heartbeat for ${rec.watchdogMs} ms; terminated by the watchdog`);
+    if (rec.verdict?.kind === 'hung') return threadReason(t, 'hung', `no heartbeat for ${rec.verdict.ms} ms; terminated by the watchdog`);
+    if (rec.verdict?.kind === 'init_timeout')
+      return threadReason(t, 'init_timeout', `subtree not started within initTimeout (${rec.verdict.ms} ms); terminated`);
+    if (rec.verdict?.kind === 'protocol_violation') return threadReason(t, 'protocol_violation', `sent a malformed frame: ${rec.verdict.detail}`);
     if (rec.bootError !== undefined) return { error: rec.bootError };
     if (rec.rootReason !== undefined) return wasStopping ? 'shutdown' : rec.rootReason;
     if (wasStopping) return 'shutdown';
@@ -379,15 +635,94 @@ export class NodeThreads {
   }
 }
 
+/** Control payloads a worker sends to the main thread (checked by {@link parseControl}). */
 type Control =
   | { op: 'hb' }
   | { op: 'ready'; root: AnyRef }
-  | { op: 'boot_failed'; error: import('../errors.js').SerializedError }
+  | { op: 'boot_failed'; error: SerializedError }
   | { op: 'root_exit'; reason: WireReason }
   | { op: 'log'; level: 'error' | 'warn' | 'info'; message: string }
   | { op: 'claim'; req: number; name: string; ref: AnyRef }
   | { op: 'release'; name: string; ref: AnyRef }
-  | { op: 'event'; event: unknown };
+  | { op: 'event'; event: LifecycleEvent }
+  | { op: 'synced'; req: number };
+
+/** Longest log line taken from a worker. */
+const MAX_LOG_LINE = 16 * 1024;
+
+/**
+ * `payload` as a {@link Control}: every field type-checked and bounded, refs copied. A string
+ * says what is wrong (the payload of a thread that broke the protocol).
+ */
+function parseControl(payload: unknown): Control | string {
+  if (!isPlainObject(payload)) return `payload ${preview(payload)}`;
+  const op = ownData(payload, 'op');
+  const field = (k: string) => ownData(payload, k);
+  switch (op) {
+    case 'hb':
+      return { op };
+    case 'ready': {
+      const root = field('root');
+      return isWireRef(root) ? { op, root: makeRef(root.node, root.thread, root.id) } : `ready with root ${preview(root)}`;
+    }
+    case 'boot_failed': {
+      const error = field('error');
+      return isSerializedError(error) ? { op, error } : `boot_failed with error ${preview(error)}`;
+    }
+    case 'root_exit': {
+      const reason = field('reason');
+      const problem = wireReasonProblem(reason);
+      return problem === undefined ? { op, reason: reason as WireReason } : `root_exit reason: ${problem}`;
+    }
+    case 'log': {
+      const level = field('level');
+      const message = field('message');
+      if ((level !== 'error' && level !== 'warn' && level !== 'info') || typeof message !== 'string')
+        return `log with level ${preview(level)} and message ${preview(message)}`;
+      return { op, level, message: capString(message, MAX_LOG_LINE) };
+    }
+    case 'claim':
+    case 'release': {
+      const name = field('name');
+      const ref = field('ref');
+      const req = op === 'claim' ? field('req') : 0;
+      const problem = nameProblem(name);
+      if (problem !== undefined) return `${op} of name ${preview(name)}: ${problem}`;
+      if (!isWireRef(ref)) return `${op} of ${JSON.stringify(capString(name as string, 80))} for ${preview(ref)}, not a ref`;
+      if (!isWireId(req)) return `claim with request id ${preview(req)}`;
+      const holder = makeRef(ref.node, ref.thread, ref.id);
+      return op === 'claim' ? { op, req, name: name as string, ref: holder } : { op, name: name as string, ref: holder };
+    }
+    case 'event': {
+      const event = decodeEvent(field('event'));
+      return event === undefined ? 'event of the wrong shape' : { op, event };
+    }
+    case 'synced': {
+      const req = field('req');
+      return isWireId(req) ? { op, req } : `synced with request id ${preview(req)}`;
+    }
+    default:
+      return `unknown op ${preview(op)}`;
+  }
+}
+
+/** True when `event` is about processes of worker `thread` (a dropped cast may name any target). */
+function eventOfThread(event: LifecycleEvent, node: string, thread: number): boolean {
+  const on = (r: AnyRef | string) => typeof r !== 'string' && r.node === node && r.thread === thread;
+  switch (event.type) {
+    case 'cast_dropped':
+      return true;
+    case 'restarted':
+      return on(event.supervisor) && on(event.ref);
+    default:
+      return on(event.ref);
+  }
+}
+
+/** Lets the process exit with the timer pending (any clock's handle that supports it). */
+function unrefTimer(h: TimerHandle): void {
+  (h as { unref?: () => unknown } | undefined)?.unref?.();
+}
 
 function toUrl(module: string): string {
   if (/^(file|data):/.test(module)) return module;

@@ -39,4 +39,6 @@ export type WorkerControl =
   | { op: 'thread_down'; thread: number; reason: WireReason }
   | ({ op: 'start' } & StartTree)
   | { op: 'events'; on: boolean }
-  | { op: 'stop' };
+  | { op: 'stop' }
+  /** Answer `{ op: 'synced', req }` once every frame main sent before this one is handled. */
+  | { op: 'sync'; req: number };

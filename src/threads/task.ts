@@ -22,12 +22,15 @@ import {
   isSerializedError,
   NotCloneableError,
   RuntimeClosedError,
-  SpindleError,
   TaskAbortedError,
   TaskFailedError,
   TaskTimeoutError,
 } from '../errors.js';
+import { realClock } from '../core/clock.js';
+import { checkDuration, MAX_TIMER_MS } from '../core/duration.js';
+import { checkOptions } from '../core/validate.js';
 import { findUncloneable } from '../transport/cloneable.js';
+import { workerExecArgv } from './exec-argv.js';
 
 const here = import.meta.url;
 /** The pool's worker entry file (top-level workers/ folder), from src/threads or dist/src/threads. */
@@ -39,15 +42,21 @@ export interface TaskPoolOptions {
   minThreads?: number;
   /** Most threads; default `os.availableParallelism()`. */
   maxThreads?: number;
-  /** How long a thread above `minThreads` may sit idle before it exits, in ms; default 30 000. */
+  /**
+   * How long a thread above `minThreads` may sit idle before it exits, in ms (a duration);
+   * default 30 000. `Infinity` keeps idle threads; so does anything past 2^31−1 ms (~24.8
+   * days), which piscina's timer could not wait for.
+   */
   idleTimeout?: number;
 }
 
 /** Options for one job. */
 export interface TaskRunOptions {
   /**
-   * Milliseconds the job may take, queueing included. When it runs out the job's thread is
-   * terminated (a pool thread takes its place) and the promise rejects with `TaskTimeoutError`.
+   * Milliseconds the job may take, queueing included (a duration; default none). When it runs
+   * out the job's thread is terminated (a pool thread takes its place) and the promise rejects
+   * with `TaskTimeoutError`. `0` rejects at once without running the job; `Infinity` is the
+   * same as no timeout.
    */
   timeout?: number;
   /** Aborting cancels the job (terminating its thread if it runs); rejects with `TaskAbortedError`. */
@@ -57,8 +66,9 @@ export interface TaskRunOptions {
 /** Options for {@link TaskPool.close}. */
 export interface TaskCloseOptions {
   /**
-   * Milliseconds to let submitted jobs finish before the threads are terminated; default
-   * 5000. Jobs still unfinished then reject with `RuntimeClosedError`. `0` stops at once.
+   * Milliseconds to let submitted jobs finish before the threads are terminated (a duration);
+   * default 5000. Jobs still unfinished then reject with `RuntimeClosedError`. `0` stops at
+   * once; `Infinity` waits for every submitted job.
    */
   timeout?: number;
 }
@@ -141,12 +151,13 @@ function jobLabel(url: string, exportName: string): string {
   return `${shown}#${exportName}`;
 }
 
-/** The job's thrown value, rebuilt: original name, message, stack, `code` and cause chain. */
+/**
+ * The job's thrown value, rebuilt: original name, message, stack, `code`, own fields and cause
+ * chain. What the pool thread sent is untrusted (the job's code may throw anything):
+ * deserializeError checks and bounds every field, and never throws.
+ */
 function rebuild(s: SerializedError): Error {
-  const e = deserializeError(s);
-  if (s.code !== undefined && !(e instanceof SpindleError))
-    Object.defineProperty(e, 'code', { value: s.code, configurable: true, writable: true, enumerable: true });
-  return e;
+  return deserializeError(s);
 }
 
 /**
@@ -179,12 +190,20 @@ export class TaskPool {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'expected an object');
     const max = checkCount('maxThreads', options.maxThreads, 1);
     const min = checkCount('minThreads', options.minThreads, 0);
-    const idleTimeout = checkCount('idleTimeout', options.idleTimeout, 0) ?? 30_000;
+    const idleTimeout = idleTimeoutFor(options.idleTimeout);
     const maxThreads = max ?? Math.max(availableParallelism(), min ?? 1);
     const minThreads = min ?? maxThreads;
     if (minThreads > maxThreads) throw new InvalidArgumentError('minThreads', `${minThreads} is more than maxThreads (${maxThreads})`);
     const PiscinaPool = loadPiscina();
-    this.piscina = new PiscinaPool<Job, unknown>({ filename: ENTRY, minThreads, maxThreads, idleTimeout, recordTiming: false });
+    this.piscina = new PiscinaPool<Job, unknown>({
+      filename: ENTRY,
+      minThreads,
+      maxThreads,
+      idleTimeout,
+      recordTiming: false,
+      // The same options as a thread subtree's worker (see exec-argv.ts): e.g. no --input-type.
+      execArgv: workerExecArgv(),
+    });
     // An error outside any job (a thread that failed with no job on it) must not become an
     // uncaught 'error' event that kills the process; report it as a warning.
     this.piscina.on('error', (e: unknown) => {
@@ -232,7 +251,9 @@ export class TaskPool {
     } catch (e) {
       return Promise.reject(e);
     }
-    const { timeout, signal } = options;
+    const { signal } = options;
+    // No deadline at all is the same as no timeout.
+    const timeout = options.timeout === Number.POSITIVE_INFINITY ? undefined : options.timeout;
     if (timeout === undefined && signal === undefined) {
       this.active++;
       return this.piscina.run(job).then(
@@ -241,15 +262,18 @@ export class TaskPool {
       );
     }
     if (signal?.aborted) return Promise.reject(aborted(jobLabel(job.module, job.export), signal));
+    // A deadline already reached: the job is not started (a thread would be lost for nothing).
+    if (timeout === 0) return Promise.reject(new TaskTimeoutError(jobLabel(job.module, job.export), 0));
 
     // Timeout and abort both cancel through one controller: piscina drops the job if it is
     // still queued, or terminates its thread (and starts another) if it runs.
     const ac = new AbortController();
     let why: 'timeout' | 'abort' | undefined;
+    // The real clock, not Node's setTimeout: it waits past 2^31−1 ms instead of firing at once.
     const timer =
       timeout === undefined
         ? undefined
-        : setTimeout(() => {
+        : realClock.setTimeout(() => {
             why ??= 'timeout';
             ac.abort();
           }, timeout);
@@ -259,7 +283,7 @@ export class TaskPool {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     const cleanup = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) realClock.clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
     this.active++;
@@ -296,15 +320,21 @@ export class TaskPool {
    */
   close(options: TaskCloseOptions = {}): Promise<void> {
     if (this.closing === undefined) {
-      const wait = checkCount('timeout', options.timeout, 0) ?? 5000;
+      let wait: number;
+      try {
+        wait = checkDuration('timeout', checkOptions<TaskCloseOptions>('options', options).timeout, 5000);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       this.closing = (async () => {
         if (this.active > 0 && wait > 0) {
-          let timer: ReturnType<typeof setTimeout> | undefined;
+          let timer: unknown;
           await new Promise<void>((resolve) => {
             this.onIdle = resolve;
-            timer = setTimeout(resolve, wait);
+            // The real clock: a long grace period waits as long as it says; Infinity has no timer.
+            timer = realClock.setTimeout(resolve, wait);
           });
-          clearTimeout(timer);
+          realClock.clearTimeout(timer);
           this.onIdle = undefined;
         }
         this.terminating = true;
@@ -371,12 +401,19 @@ function aborted(label: string, signal: AbortSignal): TaskAbortedError {
 }
 
 function checkRunOptions(options: TaskRunOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'expected an object');
-  const { timeout, signal } = options;
-  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout))) {
-    throw new InvalidArgumentError('timeout', `expected a positive number of milliseconds, got ${String(timeout)}`);
-  }
+  const { timeout, signal } = checkOptions<TaskRunOptions>('options', options);
+  checkDuration('timeout', timeout, 0);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal', 'expected an AbortSignal');
+}
+
+/**
+ * piscina's idle timeout for a valid duration (default 30 000 ms). piscina arms a plain Node
+ * timer, which fires at once past 2^31−1 ms; such a wait becomes Infinity (idle threads stay),
+ * the side that errs late: a thread kept is harmless, a thread reaped at once is churn.
+ */
+function idleTimeoutFor(v: unknown): number {
+  const ms = checkDuration('idleTimeout', v, 30_000);
+  return ms > MAX_TIMER_MS ? Number.POSITIVE_INFINITY : ms;
 }
 
 /** Each runtime's default pool (runtime state hangs off the runtime, not the module). */
@@ -395,6 +432,12 @@ function defaultPool(): TaskPool {
 
 /** Closes `rt`'s default pool, if it has one (used by `Application`'s stop). */
 export function closeDefaultTaskPool(rt: Runtime = currentRuntime(), options?: TaskCloseOptions): Promise<void> {
+  // Checked first: a bad call never passes silently, nor drops the pool without closing it.
+  try {
+    checkDuration('timeout', checkOptions<TaskCloseOptions>('options', options).timeout, 5000);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const pool = defaults.get(rt);
   if (pool === undefined) return Promise.resolve();
   defaults.delete(rt);

@@ -4,8 +4,12 @@
  * memory, a hang, `process.exit()`, or the subtree root's own exit (escalation) — so the
  * parent applies its strategy, restart types and intensity as for any child.
  */
-import type { AnyRef } from '../core/ref.js';
+import type { AnyRef, Ref } from '../core/ref.js';
+import { formatRef, isRef } from '../core/ref.js';
+import type { Runtime } from '../core/runtime.js';
 import { currentRuntime } from '../core/runtime.js';
+import { describeValue } from '../core/validate.js';
+import { InitFailedError, InvalidArgumentError, NoProcessError } from '../errors.js';
 import type { GenServerBehavior } from '../behaviours/gen-server/behavior.js';
 import { GenServer } from '../behaviours/gen-server/gen-server.js';
 import { Result } from '../behaviours/gen-server/result.js';
@@ -29,10 +33,16 @@ export interface ThreadInfo {
 
 type HostProtocol = { call: ['info', ThreadInfo] };
 
-const hostBehavior: GenServerBehavior<HostState, HostProtocol, ThreadSpec> = {
-  async init(spec) {
+/** What a host starts from: the thread spec, and the supervisor that may restart it. */
+interface HostArgs {
+  readonly spec: ThreadSpec;
+  readonly owner: AnyRef;
+}
+
+const hostBehavior: GenServerBehavior<HostState, HostProtocol, HostArgs> = {
+  async init({ spec, owner }) {
     const threads = NodeThreads.of(currentRuntime());
-    const { thread, root } = await threads.spawn(spec, GenServer.self());
+    const { thread, root } = await threads.spawn(spec, GenServer.self(), owner);
     return { threads, thread, root, dead: false };
   },
   handleCall: (_msg, s) => [{ thread: s.thread, root: s.root }, s],
@@ -49,22 +59,59 @@ const hostBehavior: GenServerBehavior<HostState, HostProtocol, ThreadSpec> = {
   },
 };
 
-/** Starts the host process (and its thread) for a `thread:` child spec, linked to `parent`. */
-export function startThreadChild(spec: ChildSpec, parent: AnyRef): Promise<AnyRef> {
-  return GenServer.start(hostBehavior, {
-    args: spec.thread as ThreadSpec,
-    link: parent,
-    trapExit: true,
-    initTimeout: 60_000,
-    shutdownTimeout: Number.POSITIVE_INFINITY,
-  });
+/**
+ * Starts the host process (and its thread) for a `thread:` child spec, linked to `parent`.
+ * The host's own init has no deadline: the thread's boot is bounded where it runs, by the
+ * spec's `initTimeout` and the watchdog, which also terminate the worker. A failed start
+ * rejects with what went wrong in the thread (a `ThreadExitError`, or the error the module,
+ * its export or the subtree's start threw), not with the host's InitFailedError around it:
+ * the host is an implementation detail.
+ */
+export async function startThreadChild(spec: ChildSpec, parent: AnyRef): Promise<AnyRef> {
+  try {
+    return await GenServer.start(hostBehavior, {
+      args: { spec: spec.thread as ThreadSpec, owner: parent },
+      link: parent,
+      trapExit: true,
+      initTimeout: Number.POSITIVE_INFINITY,
+      shutdownTimeout: Number.POSITIVE_INFINITY,
+    });
+  } catch (e) {
+    throw InitFailedError.is(e) && e.cause !== undefined ? e.cause : e;
+  }
+}
+
+/**
+ * Why `ref` cannot be asked for thread info, or undefined when it is a host: not a ref at all,
+ * or a live process that is not a thread child (InvalidArgumentError), or nothing alive
+ * (NoProcessError). Never sends to a process that is not a host: a plain GenServer would
+ * take `'info'` for one of its own calls.
+ */
+function infoProblem(rt: Runtime, threads: NodeThreads, ref: unknown): Error | undefined {
+  const arg = 'ref passed to Threads.info';
+  if (!isRef(ref)) return new InvalidArgumentError(arg, `expected the ref of a thread child, got ${describeValue(ref)}`);
+  if (threads.isHost(ref)) return undefined;
+  const here = ref.node === rt.node && ref.thread === rt.thread;
+  if (here && rt.procs.get(ref.id)?.alive !== true) return new NoProcessError(formatRef(ref));
+  return new InvalidArgumentError(arg, `${formatRef(ref)} is not a thread child (the ref a supervisor gives for a thread: child spec)`);
 }
 
 /** Helpers for thread subtrees. */
 export const Threads = {
-  /** The thread number and root supervisor behind a thread child's ref. */
+  /**
+   * The thread number and root supervisor behind a thread child's ref. Rejects with
+   * NoProcessError when no process is alive at `host`, and with InvalidArgumentError when
+   * `host` is not a ref or names a process that is not a thread child.
+   */
   info(host: AnyRef): Promise<ThreadInfo> {
-    return GenServer.call(host as import('../core/ref.js').Ref<HostProtocol>, 'info');
+    try {
+      const rt = currentRuntime();
+      const problem = infoProblem(rt, NodeThreads.of(rt), host);
+      if (problem !== undefined) return Promise.reject(problem);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return GenServer.call(host as Ref<HostProtocol>, 'info');
   },
   /** Number of live worker threads of this node. */
   count(): number {

@@ -89,6 +89,11 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
       case 'events':
         forwardEvents(c.on);
         break;
+      case 'sync':
+        // Main asks after a process it just monitored (a claim for it): answered after the
+        // monitor, so a DOWN 'noproc' reaches main first if the process is not alive.
+        links.control(0, { op: 'synced', req: c.req });
+        break;
       case 'stop':
         stopping = true;
         if (root === undefined) finish();
@@ -108,7 +113,14 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
   };
   forwardEvents(data.events);
 
-  const beat = setInterval(() => links.control(0, { op: 'hb' }), data.beatMs);
+  // Heartbeats start before any user module is imported: the first goes out now, so the
+  // main thread's watchdog judges the rest of the boot too (a module stuck in an endless
+  // loop at import is then 'hung'). beatMs 0: watchdogMs is Infinity, no watchdog to feed.
+  const beat = data.beatMs > 0 ? setInterval(() => links.control(0, { op: 'hb' }), data.beatMs) : undefined;
+  if (beat !== undefined) {
+    links.control(0, { op: 'hb' });
+    links.flushAll();
+  }
 
   /** Loads the subtree: now, or when a standby spare is handed one. */
   const startTree = async (tree: StartTree): Promise<void> => {

@@ -1,12 +1,18 @@
 /**
  * Finds the first value in a message that cannot cross a thread or node with its meaning
- * intact: functions and symbols (structured clone throws), and class instances (clone would
- * silently drop their prototype and methods). Returns the path of that field, or undefined.
+ * intact: functions and symbols (structured clone throws), Proxies (structured clone throws a
+ * DataCloneError, whatever the target), and class instances (clone would silently drop their
+ * prototype and methods). Returns the path of that field, or undefined.
  *
  * This runs on every message that leaves the thread, so the common case is kept cheap:
  * primitives return at once, no path strings are built unless a problem is found, and the
  * cycle guard is only allocated once the walk goes deeper than one level.
  */
+import { types } from 'node:util';
+
+/** A C++ check (~10 ns); a Proxy looks like its target to every JavaScript test. */
+const { isProxy } = types;
+
 const CLONEABLE_PROTOS = new Set<unknown>([
   Object.prototype,
   null,
@@ -64,6 +70,7 @@ function visit(v: unknown, segment: () => string, parent: object, guard: Guard):
 }
 
 function walk(obj: object, guard: Guard): Found | undefined {
+  if (isProxy(obj)) return { segments: [], valueType: 'Proxy; send the plain data it wraps instead' };
   const proto = Object.getPrototypeOf(obj);
   if (proto === Array.prototype) {
     const arr = obj as unknown[];

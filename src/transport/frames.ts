@@ -23,8 +23,12 @@
  */
 import type { LifecycleEvent } from '../core/events.js';
 import type { ExitReason } from '../core/exit-reason.js';
+import { isErrorExit } from '../core/exit-reason.js';
+import type { AnyRef } from '../core/ref.js';
+import { makeRef } from '../core/ref.js';
 import type { SerializedError } from '../errors.js';
-import { deserializeError, isSerializedError, serializeError } from '../errors.js';
+import { InvalidArgumentError, deserializeError, serializeError } from '../errors.js';
+import { capString, isPlainObject, isWireId, isWireRef, ownData, wireReasonProblem } from './validate.js';
 
 export const Tag = {
   CAST: 1,
@@ -57,9 +61,19 @@ export function encodeReason(r: ExitReason): WireReason {
   return r as WireReason;
 }
 
-export function decodeReason(r: WireReason): ExitReason {
-  if (typeof r === 'object' && r !== null && 'error' in r && isSerializedError(r.error)) return { error: deserializeError(r.error) };
-  return r as ExitReason;
+/**
+ * The exit reason a wire reason stands for. Total over any input (it may come from a hostile
+ * peer): a malformed reason becomes `{ error: InvalidArgumentError }` naming the problem, an
+ * abnormal exit, never `'normal'`. Receivers that must tell a malformed reason apart check
+ * {@link wireReasonProblem} first.
+ */
+export function decodeReason(r: unknown): ExitReason {
+  const problem = wireReasonProblem(r);
+  if (problem !== undefined) return { error: new InvalidArgumentError('exit reason', problem) };
+  if (typeof r === 'string') return r as ExitReason;
+  const o = r as object;
+  if (Object.hasOwn(o, 'error')) return { error: deserializeError(ownData(o, 'error')) };
+  return { shutdown: ownData(o, 'shutdown') };
 }
 
 /** A lifecycle event in wire form (its exit reason encoded). */
@@ -67,7 +81,50 @@ export function encodeEvent(e: LifecycleEvent): unknown {
   return 'reason' in e ? { ...e, reason: encodeReason(e.reason) } : e;
 }
 
-export function decodeEvent(e: unknown): LifecycleEvent {
-  const ev = e as LifecycleEvent & { reason?: WireReason };
-  return (ev.reason !== undefined ? { ...ev, reason: decodeReason(ev.reason) } : ev) as LifecycleEvent;
+/**
+ * The lifecycle event a wire event stands for, rebuilt field by field (unknown fields are
+ * dropped, reasons decoded); undefined when it is malformed. Total over any input.
+ */
+export function decodeEvent(e: unknown): LifecycleEvent | undefined {
+  if (!isPlainObject(e)) return undefined;
+  const type = ownData(e, 'type');
+  const ref = ownData(e, 'ref');
+  switch (type) {
+    case 'started':
+    case 'crashed':
+    case 'terminated': {
+      const name = ownData(e, 'name');
+      if (!isWireRef(ref) || (name !== undefined && (typeof name !== 'string' || name.length > MAX_NAME_LENGTH))) return undefined;
+      const named = name === undefined ? {} : { name };
+      if (type === 'started') return { type, ref: copyRef(ref), ...named };
+      const wire = ownData(e, 'reason');
+      if (wireReasonProblem(wire) !== undefined) return undefined;
+      const reason = decodeReason(wire);
+      if (type === 'terminated') return { type, ref: copyRef(ref), reason, ...named };
+      return isErrorExit(reason) ? { type, ref: copyRef(ref), reason, ...named } : undefined;
+    }
+    case 'restarted': {
+      const supervisor = ownData(e, 'supervisor');
+      const childId = ownData(e, 'childId');
+      const restartCount = ownData(e, 'restartCount');
+      if (!isWireRef(ref) || !isWireRef(supervisor) || typeof childId !== 'string' || !isWireId(restartCount)) return undefined;
+      return { type, supervisor: copyRef(supervisor), childId: capString(childId, MAX_NAME_LENGTH), ref: copyRef(ref), restartCount };
+    }
+    case 'cast_dropped': {
+      const why = ownData(e, 'why');
+      if (typeof why !== 'string' || !(isWireRef(ref) || typeof ref === 'string')) return undefined;
+      const target = typeof ref === 'string' ? capString(ref, MAX_NAME_LENGTH) : copyRef(ref);
+      return { type, ref: target, why: capString(why, 200) };
+    }
+    default:
+      return undefined;
+  }
 }
+
+/** A fresh ref with only the three fields (a checked wire ref may carry extra ones). */
+function copyRef(r: { node: string; thread: number; id: number }): AnyRef {
+  return makeRef(r.node, r.thread, r.id);
+}
+
+/** Longest name or child id kept from an event (as the registry's own bound). */
+const MAX_NAME_LENGTH = 1024;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkerProtocol } from '../fixtures/tree.js';
 import type { Ref } from '../../src/index.js';
-import { GenServer, Registry, Supervisor, Threads } from '../../src/index.js';
+import { GenServer, Process, Registry, Supervisor, Threads } from '../../src/index.js';
 import { NodeThreads } from '../../src/threads/node-threads.js';
 import { waitFor } from '../../src/testing.js';
 import type { TestNode } from './helpers.js';
@@ -44,5 +44,30 @@ describe('thread.standby', () => {
 
     await Supervisor.stop(node.sup);
     await waitFor(() => threads.links.threads().length === 0, BOOT_MS, 'spare to be retired');
+  });
+
+  it('retires the spare when the supervisor gives up after a crash loop: no worker is left', async () => {
+    node = await startNode([{ id: 'sb', thread: { module: TREE, args: { name: 'loop' }, standby: true } }], {
+      restartIntensity: { maxRestarts: 1, withinMs: 60_000 },
+    });
+    const threads = NodeThreads.of(node.rt);
+    const gaveUp = Process.awaitExit(node.sup);
+    /** Waits for the subtree (on a thread other than `previous`) and its spare, then crashes that thread. */
+    const crash = async (previous: number): Promise<number> => {
+      const up = () => {
+        const ref = Registry.whereis('loop');
+        return ref !== undefined && ref.thread !== previous && threads.links.threads().length === 2;
+      };
+      await waitFor(up, BOOT_MS, 'subtree and spare');
+      const ref = Registry.lookup<WorkerProtocol>('loop');
+      GenServer.call(ref, { type: 'uncaught' }).catch(() => {});
+      return ref.thread;
+    };
+    const first = await crash(0); // restart 1: on the spare; a new spare follows
+    await crash(first); // restart 2 would exceed the intensity: the supervisor exits
+    expect(await gaveUp).toEqual({ shutdown: 'reached_max_restart_intensity' });
+    await waitFor(() => threads.links.threads().length === 0, 10_000, 'spare retired');
+    expect(Threads.count()).toBe(0);
+    await waitFor(() => !process.getActiveResourcesInfo().includes('Worker'), 10_000, 'no live worker');
   });
 });

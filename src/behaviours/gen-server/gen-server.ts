@@ -98,7 +98,7 @@ function fail(rt: Runtime, ref: AnyRef): void {
 
 function refProblem(ref: unknown, fn: string): InvalidArgumentError | undefined {
   if (isRef(ref) || typeof ref === 'string') return undefined;
-  return new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref or a registered name, got ${ref === null ? 'null' : typeof ref}`);
+  return new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref or a registered name, got ${describeValue(ref)}`);
 }
 
 function checkRef(ref: unknown, fn: string): void {
@@ -133,7 +133,7 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
   options: StartOptions<A> = {},
 ): Promise<Ref<P>> {
   if (typeof behavior !== 'object' || behavior === null || typeof behavior.init !== 'function') {
-    return Promise.reject(new InvalidArgumentError('behavior', 'expected an object with an init function'));
+    return Promise.reject(new InvalidArgumentError('behavior', `expected an object with an init function, got ${describeValue(behavior)}`));
   }
   let initTimeout: number;
   let shutdownTimeout: number;
@@ -363,7 +363,8 @@ function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>, options?: 
 
 /** Replies to a call answered later (the handler returned `Result.noreply`). */
 function reply<R>(from: From, value: R): void {
-  if (!isFrom(from)) throw new InvalidArgumentError('from passed to GenServer.reply', `expected the from given to handleCall, got ${describeValue(from)}`);
+  if (!isFrom(from))
+    throw new InvalidArgumentError('from passed to GenServer.reply', `expected the from given to handleCall, got ${describeValue(from)}`);
   currentRuntime().router.reply(from, value);
 }
 

@@ -11,6 +11,7 @@ import type { AnyRef } from '../../core/ref.js';
 import { formatRef, isRef, sameRef } from '../../core/ref.js';
 import type { Runtime } from '../../core/runtime.js';
 import { currentRuntime, layers, withRuntime } from '../../core/runtime.js';
+import { describeValue } from '../../core/validate.js';
 import type { ExitMessage, GenServerBehavior } from '../gen-server/behavior.js';
 import { isExitMessage } from '../gen-server/behavior.js';
 import { GenServer } from '../gen-server/gen-server.js';
@@ -199,6 +200,8 @@ function info(c: Child): ChildInfo {
 }
 
 function findChild(s: SupState, id: string | AnyRef): Child {
+  // Requests can also arrive by a plain GenServer.call: the id is checked here too.
+  if (typeof id !== 'string' && !isRef(id)) throw new InvalidArgumentError('child', `expected a child id or ref, got ${describeValue(id)}`);
   const c =
     typeof id === 'string' ? s.children.find((x) => x.spec.id === id) : s.children.find((x) => x.ref !== undefined && sameRef(x.ref, id));
   if (c === undefined) throw new ChildNotFoundError(typeof id === 'string' ? id : formatRef(id), s.label);
@@ -259,6 +262,8 @@ async function onChildExit(s: SupState, c: Child, reason: ExitReason): Promise<E
 
 /** Serves one supervisor request; throws typed errors that go back to the caller. */
 async function request(s: SupState, msg: SupCall): Promise<unknown> {
+  if (typeof msg !== 'object' || msg === null)
+    throw new InvalidArgumentError('supervisor request', `expected { op }, got ${describeValue(msg)}`);
   switch (msg.op) {
     case 'start_child': {
       if (s.strategy === 'simple_one_for_one') {
@@ -324,7 +329,7 @@ async function request(s: SupState, msg: SupCall): Promise<unknown> {
       return counts;
     }
     default:
-      throw new InvalidArgumentError('supervisor request', `unknown op ${JSON.stringify((msg as { op?: unknown }).op)}`);
+      throw new InvalidArgumentError('supervisor request', `unknown op: ${describeValue((msg as { op?: unknown }).op)}`);
   }
 }
 

@@ -6,6 +6,10 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { AnyRef } from '../../core/ref.js';
 import type { GenServerBehavior } from '../gen-server/behavior.js';
 import type { StartOptions } from '../gen-server/gen-server.js';
+import { validateStartOptions } from '../gen-server/gen-server.js';
+import { durationProblem } from '../../core/duration.js';
+import { checkName, describeValue } from '../../core/validate.js';
+import { validateThreadSpec } from '../../threads/thread-spec.js';
 
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one' | 'simple_one_for_one';
 export type RestartType = 'permanent' | 'transient' | 'temporary';
@@ -21,14 +25,25 @@ export interface ThreadSpec {
   export?: string;
   /** Passed to the export; must be structured-cloneable. */
   args?: unknown;
-  /** Worker resource limits (heap sizes in MB), as in `new Worker(…, { resourceLimits })`. */
+  /** Worker resource limits (sizes in MB, each > 0), as in `new Worker(…, { resourceLimits })`. */
   resourceLimits?: {
     maxOldGenerationSizeMb?: number;
     maxYoungGenerationSizeMb?: number;
+    codeRangeSizeMb?: number;
     stackSizeMb?: number;
   };
-  /** Milliseconds without a heartbeat after which the thread counts as hung and is terminated; default 5000. */
+  /**
+   * Milliseconds without a heartbeat after which the thread counts as hung and is terminated;
+   * at least 100, or `Infinity` for no watchdog (and no heartbeats). Runs from the worker's
+   * first heartbeat, sent before the module is imported, so it covers the boot too. Default 5000.
+   */
   watchdogMs?: number;
+  /**
+   * Milliseconds the whole boot may take (worker start, module load, the export's call, the
+   * subtree's start) before the worker is terminated and the start fails with
+   * `ThreadExitError` of kind `'init_timeout'`; a duration or `Infinity`. Default 30 000.
+   */
+  initTimeout?: number;
   /**
    * Keep one booted spare worker for this child so a restart skips the worker and runtime
    * boot (the spare holds no user code until it is handed the subtree, and never keeps the
@@ -86,22 +101,32 @@ export interface SupervisorOptions {
 
 const STRATEGIES: readonly Strategy[] = ['one_for_one', 'one_for_all', 'rest_for_one', 'simple_one_for_one'];
 const RESTARTS: readonly RestartType[] = ['permanent', 'transient', 'temporary'];
+const AUTO_SHUTDOWN: readonly string[] = ['never', 'any_significant', 'all_significant'];
+
+/** Runs `check`; an InvalidArgumentError it throws is re-labelled with where the bad value sits. */
+function rethrowAs(where: string, check: () => unknown): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw new InvalidArgumentError(`${where}: ${e.argument}`, e.problem);
+    throw e;
+  }
+}
 
 /** Throws InvalidArgumentError naming the problem; returns normalised flags. */
 export function validateOptions(o: SupervisorOptions): Required<Omit<SupervisorOptions, 'name' | 'template'>> & SupervisorOptions {
-  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('supervisor options', 'expected an object');
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw new InvalidArgumentError('supervisor options', `expected an object, got ${describeValue(o)}`);
   const strategy = o.strategy ?? 'one_for_one';
   if (!STRATEGIES.includes(strategy))
-    throw new InvalidArgumentError('strategy', `expected one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(strategy)}`);
-  const intensity = o.restartIntensity ?? { maxRestarts: 3, withinMs: 5000 };
-  if (!(intensity.maxRestarts >= 0) || !(intensity.withinMs > 0)) {
-    throw new InvalidArgumentError('restartIntensity', 'maxRestarts must be >= 0 and withinMs > 0');
-  }
+    throw new InvalidArgumentError('strategy', `expected one of ${STRATEGIES.join(', ')}, got ${describeValue(strategy)}`);
+  checkName('name', o.name);
+  const intensity = restartIntensity(o.restartIntensity);
   const autoShutdown = o.autoShutdown ?? 'never';
-  if (!['never', 'any_significant', 'all_significant'].includes(autoShutdown)) {
+  if (!AUTO_SHUTDOWN.includes(autoShutdown)) {
     throw new InvalidArgumentError(
       'autoShutdown',
-      `expected 'never', 'any_significant' or 'all_significant', got ${JSON.stringify(autoShutdown)}`,
+      `expected 'never', 'any_significant' or 'all_significant', got ${describeValue(autoShutdown)}`,
     );
   }
   const children = o.children ?? [];
@@ -126,28 +151,59 @@ export function validateOptions(o: SupervisorOptions): Required<Omit<SupervisorO
   };
 }
 
+/**
+ * The restart intensity, default 3 restarts in 5000 ms. `maxRestarts` is an integer >= 0;
+ * `withinMs` is a duration > 0 or Infinity (every restart ever counts). A window of 0 ms is
+ * refused: no restart would ever fall inside it, so the supervisor would restart forever,
+ * which is what the intensity exists to prevent.
+ */
+function restartIntensity(v: unknown): { maxRestarts: number; withinMs: number } {
+  if (v === undefined) return { maxRestarts: 3, withinMs: 5000 };
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new InvalidArgumentError('restartIntensity', `expected { maxRestarts, withinMs }, got ${describeValue(v)}`);
+  const { maxRestarts, withinMs } = v as Record<string, unknown>;
+  if (typeof maxRestarts !== 'number' || !Number.isInteger(maxRestarts) || maxRestarts < 0)
+    throw new InvalidArgumentError('restartIntensity.maxRestarts', `expected an integer >= 0, got ${describeValue(maxRestarts)}`);
+  const problem = withinMs === 0 ? 'expected a number of milliseconds > 0 or Infinity, got 0' : durationProblem(withinMs);
+  if (problem !== undefined) throw new InvalidArgumentError('restartIntensity.withinMs', problem);
+  return { maxRestarts, withinMs: withinMs as number };
+}
+
 /** Throws InvalidArgumentError when a child spec is malformed. */
 export function validateSpec(c: ChildSpec, autoShutdown: string): void {
-  if (typeof c !== 'object' || c === null) throw new InvalidArgumentError('child spec', 'expected an object');
-  if (typeof c.id !== 'string' || c.id.length === 0) throw new InvalidArgumentError('child spec id', 'expected a non-empty string');
+  if (typeof c !== 'object' || c === null || Array.isArray(c))
+    throw new InvalidArgumentError('child spec', `expected an object, got ${describeValue(c)}`);
+  if (typeof c.id !== 'string' || c.id.length === 0)
+    throw new InvalidArgumentError('child spec id', `expected a non-empty string, got ${describeValue(c.id)}`);
   const kinds = [c.start, c.behavior, c.supervisor, c.thread].filter((k) => k !== undefined).length;
   if (kinds !== 1)
     throw new InvalidArgumentError(`child spec ${JSON.stringify(c.id)}`, 'give exactly one of start, behavior, supervisor, thread');
-  if (c.start !== undefined && typeof c.start !== 'function')
-    throw new InvalidArgumentError(`child spec ${JSON.stringify(c.id)}`, 'start must be a function');
+  const label = `child spec ${JSON.stringify(c.id)}`;
+  if (c.start !== undefined && typeof c.start !== 'function') throw new InvalidArgumentError(label, 'start must be a function');
+  if (c.behavior !== undefined && (typeof c.behavior !== 'object' || c.behavior === null || typeof c.behavior.init !== 'function'))
+    throw new InvalidArgumentError(`${label} behavior`, 'expected an object with an init function');
+  if (c.options !== undefined) {
+    if (c.behavior === undefined) throw new InvalidArgumentError(`${label} options`, 'options are for behavior children only');
+    const { options } = c;
+    rethrowAs(`${label} options`, () => validateStartOptions(options));
+  }
+  if (c.supervisor !== undefined) {
+    const { supervisor } = c;
+    rethrowAs(`${label} supervisor`, () => validateOptions(supervisor));
+  }
+  if (c.thread !== undefined) validateThreadSpec(c.thread, `${label} thread`);
   if (c.restart !== undefined && !RESTARTS.includes(c.restart)) {
-    throw new InvalidArgumentError(
-      `child spec ${JSON.stringify(c.id)} restart`,
-      `expected one of ${RESTARTS.join(', ')}, got ${JSON.stringify(c.restart)}`,
-    );
+    throw new InvalidArgumentError(`${label} restart`, `expected one of ${RESTARTS.join(', ')}, got ${describeValue(c.restart)}`);
   }
   const t = c.shutdownTimeout;
-  if (t !== undefined && t !== 'brutal_kill' && !(typeof t === 'number' && t > 0)) {
-    throw new InvalidArgumentError(
-      `child spec ${JSON.stringify(c.id)} shutdownTimeout`,
-      "expected a positive number of ms, Infinity or 'brutal_kill'",
-    );
+  if (t !== undefined && t !== 'brutal_kill') {
+    const problem = durationProblem(t);
+    if (problem !== undefined) throw new InvalidArgumentError(`${label} shutdownTimeout`, `${problem} (or 'brutal_kill')`);
   }
+  if (c.type !== undefined && c.type !== 'worker' && c.type !== 'supervisor')
+    throw new InvalidArgumentError(`${label} type`, `expected 'worker' or 'supervisor', got ${describeValue(c.type)}`);
+  if (c.significant !== undefined && typeof c.significant !== 'boolean')
+    throw new InvalidArgumentError(`${label} significant`, `expected true or false, got ${describeValue(c.significant)}`);
   if (c.significant === true && (c.restart ?? 'permanent') === 'permanent') {
     throw new InvalidArgumentError(`child spec ${JSON.stringify(c.id)}`, 'a significant child must be transient or temporary');
   }

@@ -10,8 +10,11 @@
  * const [child] = await Supervisor.getChildren(sup);
  * ```
  */
+import { InvalidArgumentError } from '../../errors.js';
 import type { ExitReason } from '../../core/exit-reason.js';
 import type { AnyRef, Ref } from '../../core/ref.js';
+import { isRef } from '../../core/ref.js';
+import { describeValue } from '../../core/validate.js';
 import { GenServer } from '../gen-server/gen-server.js';
 import type { ChildCounts, ChildInfo, SupProtocol, SupReply } from './server.js';
 import { startSupervisor } from './server.js';
@@ -27,6 +30,21 @@ function unwrap<T>(r: SupReply<T>): T {
 
 const INF = { timeout: Number.POSITIVE_INFINITY };
 
+/** A supervisor address: its ref or registered name. Throws InvalidArgumentError otherwise. */
+function checkSup(sup: unknown, fn: string): void {
+  if (isRef(sup) || (typeof sup === 'string' && sup !== '')) return;
+  throw new InvalidArgumentError(`supervisor passed to Supervisor.${fn}`, `expected a supervisor ref or name, got ${describeValue(sup)}`);
+}
+
+/** A child id (a non-empty string) or, where `refOk`, a child's ref. */
+function checkChild(id: unknown, fn: string, refOk: boolean): void {
+  if ((typeof id === 'string' && id !== '') || (refOk && isRef(id))) return;
+  throw new InvalidArgumentError(
+    `child passed to Supervisor.${fn}`,
+    `expected a child id (a non-empty string)${refOk ? ' or a child ref' : ''}, got ${describeValue(id)}`,
+  );
+}
+
 export const Supervisor = {
   /**
    * Starts a supervisor and its children in order. If a child fails to start, the children
@@ -41,6 +59,7 @@ export const Supervisor = {
    * template with `args`. Resolves with the child's ref.
    */
   async startChild(sup: SupervisorRef | string, specOrArgs: ChildSpec | unknown): Promise<AnyRef> {
+    checkSup(sup, 'startChild');
     const isSpec =
       typeof specOrArgs === 'object' &&
       specOrArgs !== null &&
@@ -51,26 +70,39 @@ export const Supervisor = {
   },
   /** Stops a child (by id, or by ref for `simple_one_for_one`). Its spec is kept unless temporary or dynamic. */
   async terminateChild(sup: SupervisorRef | string, id: string | AnyRef): Promise<void> {
+    checkSup(sup, 'terminateChild');
+    checkChild(id, 'terminateChild', true);
     unwrap(await GenServer.call(sup as SupervisorRef, { op: 'terminate_child', id }, INF));
   },
   /** Starts a stopped child again from its spec. */
   async restartChild(sup: SupervisorRef | string, id: string): Promise<AnyRef> {
+    checkSup(sup, 'restartChild');
+    checkChild(id, 'restartChild', false);
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'restart_child', id }, INF)) as AnyRef;
   },
   /** Removes a stopped child's spec. */
   async deleteChild(sup: SupervisorRef | string, id: string): Promise<void> {
+    checkSup(sup, 'deleteChild');
+    checkChild(id, 'deleteChild', false);
     unwrap(await GenServer.call(sup as SupervisorRef, { op: 'delete_child', id }, INF));
   },
   /** The children in start order: id, ref (undefined when not running), restart count. */
   async getChildren(sup: SupervisorRef | string): Promise<ChildInfo[]> {
+    checkSup(sup, 'getChildren');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'which_children' })) as ChildInfo[];
   },
   /** Counts of specs, running children, supervisors and workers. */
   async countChildren(sup: SupervisorRef | string): Promise<ChildCounts> {
+    checkSup(sup, 'countChildren');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'count_children' })) as ChildCounts;
   },
   /** Stops the children in reverse order, then the supervisor. */
   stop(sup: SupervisorRef | string, reason: ExitReason = 'shutdown'): Promise<void> {
+    try {
+      checkSup(sup, 'stop');
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return GenServer.stop(sup as SupervisorRef, reason, {
       timeout: Number.POSITIVE_INFINITY,
     });
