@@ -380,6 +380,19 @@ export class ThreadExitError extends SpindleError {
   ) {
     super(ErrorCode.THREAD_EXIT, `worker thread ${thread} ${kind.replace(/_/g, ' ')}: ${detail}`, { thread, kind, detail }, cause);
   }
+  /**
+   * Casts and infos the main thread sent to this thread that it never handled: lost in flight
+   * with it (also added to the main runtime's `stats.lostInFlight`).
+   */
+  lostCasts = 0;
+  /** Records the lost-in-flight count (the thread manager does, as the thread's death is handled). */
+  withLostCasts(n: number): this {
+    if (!(Number.isSafeInteger(n) && n > 0)) return this;
+    this.lostCasts = n;
+    (this.context as Record<string, unknown>).lostCasts = n;
+    this.message += `; ${n} cast${n === 1 ? '' : 's'} sent to it from the main thread were lost in flight`;
+    return this;
+  }
   static is(e: unknown): e is ThreadExitError {
     return SpindleError.hasCode(e, ErrorCode.THREAD_EXIT);
   }

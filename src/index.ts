@@ -34,7 +34,7 @@ export type {
   KeyedRegistryOptions,
 } from './behaviours/registry.js';
 export { Agent } from './behaviours/agent.js';
-export type { AgentRef } from './behaviours/agent.js';
+export type { AgentRef, AgentStartOptions } from './behaviours/agent.js';
 export { Process } from './behaviours/process.js';
 export type { ProcessInfo } from './core/process-info.js';
 export type { OverflowPolicy } from './core/process.js';
@@ -68,9 +68,11 @@ export * from './errors.js';
 
 import type { LifecycleListener } from './core/events.js';
 import { currentRuntime as rtNow } from './core/runtime.js';
+import { checkFunction } from './core/validate.js';
 
 /** Subscribes to lifecycle events (started, crashed, terminated, restarted) of the current runtime. */
 export function onLifecycle(listener: LifecycleListener): () => void {
+  checkFunction('listener passed to onLifecycle', listener);
   return rtNow().onLifecycle(listener);
 }
 
@@ -78,6 +80,7 @@ export function onLifecycle(listener: LifecycleListener): () => void {
 import './threads/install.js';
 export { Threads } from './threads/thread-host.js';
 export type { ThreadInfo } from './threads/thread-host.js';
+export type { ChannelStats } from './threads/links.js';
 export { Application } from './threads/application.js';
 export type { RunningApplication, ApplicationOptions } from './threads/application.js';
 export type { SendOptions } from './behaviours/gen-server/gen-server.js';

@@ -28,9 +28,13 @@ export function makeRef<P extends Protocol = Protocol>(node: string, thread: num
   return { node, thread, id } as Ref<P>;
 }
 
-/** True when both refs address the same process. */
+/**
+ * True when both are refs ({@link isRef}) addressing the same process. False for anything
+ * else, never a throw: this runs in error and cleanup paths.
+ */
 export function sameRef(a: AnyRef, b: AnyRef): boolean {
-  return a.id === b.id && a.thread === b.thread && a.node === b.node;
+  if (a === b) return isRef(a);
+  return isRef(a) && isRef(b) && a.id === b.id && a.thread === b.thread && a.node === b.node;
 }
 
 /** A string key unique per process across the cluster, for maps and sets. */
@@ -38,16 +42,55 @@ export function refKey(r: AnyRef): string {
   return `${r.node}/${r.thread}/${r.id}`;
 }
 
-/** `#Ref<node/thread/id>` for logs and messages. */
+/**
+ * `#Ref<node/thread/id>` for logs and messages. Any other value renders as
+ * `#Ref<invalid: …>` with a short description; never a throw: this runs in error paths.
+ */
 export function formatRef(r: AnyRef): string {
-  return `#Ref<${r.node}/${r.thread}/${r.id}>`;
+  if (isRef(r)) return `#Ref<${r.node}/${r.thread}/${r.id}>`;
+  return `#Ref<invalid: ${describe(r)}>`;
 }
 
-/** True when `v` has the shape of a ref. */
+/** Longest node name in a ref: the same bound as a process name (validate.ts MAX_NAME_LENGTH). */
+const MAX_NODE_LENGTH = 1024;
+
+/**
+ * True when `v` has the shape of a ref: `node` a non-empty string of at most 1024 characters,
+ * `thread` and `id` safe integers >= 0. Never throws (a throwing getter or Proxy trap is
+ * simply not a ref).
+ */
 export function isRef(v: unknown): v is AnyRef {
   if (typeof v !== 'object' || v === null) return false;
-  const r = v as Record<string, unknown>;
-  return typeof r.node === 'string' && typeof r.thread === 'number' && typeof r.id === 'number';
+  try {
+    const r = v as Record<string, unknown>;
+    const node = r.node;
+    return (
+      typeof node === 'string' &&
+      node !== '' &&
+      node.length <= MAX_NODE_LENGTH &&
+      isIndex(r.thread) &&
+      isIndex(r.id)
+    );
+  } catch {
+    return false;
+  }
+}
+
+function isIndex(n: unknown): boolean {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+/** A short, throw-free description of a non-ref for {@link formatRef}. */
+function describe(v: unknown): string {
+  try {
+    if (v === null) return 'null';
+    if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+    if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === undefined) return String(v);
+    if (Array.isArray(v)) return 'an array';
+    return `a ${typeof v}`;
+  } catch {
+    return 'a value';
+  }
 }
 
 /** Identifies one monitor: the id is unique within the monitoring thread. */

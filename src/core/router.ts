@@ -4,7 +4,8 @@
  * decides: same thread → the process; other thread or node → the {@link Outbound} installed
  * by the threads/cluster layer. So every feature works the same at all three distances.
  */
-import { InvalidArgumentError, MailboxFullError, NoProcessError, ServerExitedError, serializeError } from '../errors.js';
+import { InvalidArgumentError, MailboxFullError, NoProcessError, NotCloneableError, ServerExitedError, serializeError } from '../errors.js';
+import { findUncloneable } from '../transport/cloneable.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Proc } from './process.js';
 import { isInfoRequest, processInfo } from './process-info.js';
@@ -139,12 +140,25 @@ export class Router {
         this.dropped(to, 'no process');
         return;
       }
+      let m = msg;
+      if (rt.strictMessages) {
+        // As a cross-thread cast would, before the target is touched: the sender gets
+        // NotCloneableError naming the field. A send with no sender to tell (a sendAfter
+        // timer firing) drops and counts instead.
+        const copy = strictCopy(msg, to);
+        if (copy instanceof NotCloneableError) {
+          if (tell) throw copy;
+          this.dropped(to, 'not_cloneable');
+          return;
+        }
+        m = copy.value;
+      }
       if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
         this.dropped(to, 'mailbox_full');
         if (tell && p.overflow === 'reject') throw full(p);
         return;
       }
-      p.enqueue(kind, rt.strictMessages ? structuredClone(msg) : msg, undefined);
+      p.enqueue(kind, m, undefined);
       return;
     }
     const out = this.outbound;
@@ -178,11 +192,21 @@ export class Router {
           reject(new InvalidArgumentError('call target', `${formatRef(to)} called itself; it would wait on its own mailbox`));
           return;
         }
+        let m = msg;
+        if (rt.strictMessages) {
+          // As a cross-thread call would, before the target is touched.
+          const copy = strictCopy(msg, to);
+          if (copy instanceof NotCloneableError) {
+            reject(copy);
+            return;
+          }
+          m = copy.value;
+        }
         if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
           reject(full(p));
           return;
         }
-        p.enqueue(CALL, rt.strictMessages ? structuredClone(msg) : msg, from);
+        p.enqueue(CALL, m, from);
       } else {
         const out = this.outbound;
         if (out === undefined || !out.reachable(to)) {
@@ -435,6 +459,21 @@ export class Router {
     // A demonitored monitor delivers nothing.
     if (p.monitoring === undefined || !p.monitoring.delete(key)) return;
     p.enqueue(INFO, { type: 'DOWN', monitor: w.monitor, ref, reason }, undefined);
+  }
+}
+
+/**
+ * The `strictMessages` copy of a same-thread message: what a cross-thread send would deliver,
+ * or the NotCloneableError (naming the field) a cross-thread send would fail with.
+ */
+function strictCopy(msg: unknown, to: AnyRef): { value: unknown } | NotCloneableError {
+  const problem = findUncloneable(msg);
+  if (problem !== undefined) return new NotCloneableError(problem.path, problem.valueType, formatRef(to));
+  try {
+    return { value: structuredClone(msg) };
+  } catch (e) {
+    // Something the walk does not look into (a throwing getter, say): still a typed error.
+    return new NotCloneableError('message', e instanceof Error ? e.message : 'uncloneable value', formatRef(to));
   }
 }
 

@@ -15,10 +15,10 @@ import type { ExitReason } from './exit-reason.js';
 import { NameTable } from './names.js';
 import { Proc } from './process.js';
 import type { AnyRef, MonitorRef } from './ref.js';
-import { makeRef, monitorKey } from './ref.js';
+import { isRef, makeRef, monitorKey } from './ref.js';
 import type { Outbound } from './router.js';
 import { Router } from './router.js';
-import { checkBoolean, checkInteger, checkOptions, describeValue, nameProblem } from './validate.js';
+import { checkBoolean, checkFunction, checkInteger, checkOptions, describeValue, nameProblem } from './validate.js';
 
 /** Options for a runtime. Every field is optional. */
 export interface RuntimeOptions {
@@ -232,6 +232,7 @@ export class Runtime {
 
   /** Subscribes to lifecycle events; returns the unsubscribe function. */
   onLifecycle(listener: LifecycleListener): () => void {
+    checkFunction('listener passed to onLifecycle', listener);
     return this.events.on(listener);
   }
 
@@ -240,6 +241,9 @@ export class Runtime {
    * ('noproc' if it is not alive). Returns a function that cancels the watch.
    */
   watch(ref: AnyRef, cb: (ref: AnyRef, reason: ExitReason) => void): () => void {
+    if (!isRef(ref))
+      throw new InvalidArgumentError('ref passed to Runtime.watch', `expected a ref ({ node, thread, id }), got ${describeValue(ref)}`);
+    checkFunction('callback passed to Runtime.watch', cb);
     const m = this.newMonitorRef();
     const key = monitorKey(m);
     this.external.set(key, { target: ref, cb });
@@ -382,6 +386,9 @@ export function currentRuntime(): Runtime {
 
 /** Runs `fn` with `rt` as the current runtime (synchronous part of `fn` only). */
 export function withRuntime<T>(rt: Runtime, fn: () => T): T {
+  if (!(rt instanceof Runtime))
+    throw new InvalidArgumentError('runtime passed to withRuntime', `expected a Runtime, got ${describeValue(rt)}`);
+  checkFunction('fn passed to withRuntime', fn);
   const prev = ambient.active;
   ambient.active = rt;
   try {
@@ -393,6 +400,8 @@ export function withRuntime<T>(rt: Runtime, fn: () => T): T {
 
 /** Replaces the thread's default runtime (returns the previous one). */
 export function setDefaultRuntime(rt: Runtime | undefined): Runtime | undefined {
+  if (rt !== undefined && !(rt instanceof Runtime))
+    throw new InvalidArgumentError('runtime passed to setDefaultRuntime', `expected a Runtime or undefined, got ${describeValue(rt)}`);
   const prev = ambient.fallback;
   ambient.fallback = rt;
   return prev;

@@ -4,10 +4,13 @@
  * run inside them), the workers exit, the default Task pool closes, and the process can end
  * on its own.
  */
+import { constants } from 'node:os';
 import type { SupervisorOptions } from '../behaviours/supervisor/spec.js';
 import type { SupervisorRef } from '../behaviours/supervisor/supervisor.js';
 import { Supervisor } from '../behaviours/supervisor/supervisor.js';
 import { currentRuntime } from '../core/runtime.js';
+import { checkFunction, checkOptions, describeValue } from '../core/validate.js';
+import { InvalidArgumentError } from '../errors.js';
 import { closeDefaultTaskPool } from './task.js';
 
 /** A running application. */
@@ -25,12 +28,34 @@ export interface ApplicationOptions {
   onStop?: () => void | Promise<void>;
 }
 
+/** Signals a process cannot listen for: installing a listener throws. */
+const UNCATCHABLE = new Set(['SIGKILL', 'SIGSTOP']);
+
+/** The `signals` option: an array of catchable signal names this platform knows. */
+function checkSignals(v: unknown): NodeJS.Signals[] {
+  if (v === undefined) return ['SIGINT', 'SIGTERM'];
+  if (!Array.isArray(v)) throw new InvalidArgumentError('signals', `expected an array of signal names, got ${describeValue(v)}`);
+  const known = constants.signals as Record<string, number | undefined>;
+  for (const [i, s] of v.entries()) {
+    if (typeof s !== 'string' || !Object.hasOwn(known, s) || UNCATCHABLE.has(s))
+      throw new InvalidArgumentError(
+        `signals[${i}]`,
+        `expected the name of a signal a process can catch (such as 'SIGINT' or 'SIGTERM'), got ${describeValue(s)}`,
+      );
+  }
+  return [...v] as NodeJS.Signals[];
+}
+
 export const Application = {
   /** Starts the root supervisor of the node. */
-  async start(tree: SupervisorOptions, options: ApplicationOptions = {}): Promise<RunningApplication> {
+  async start(tree: SupervisorOptions, options?: ApplicationOptions): Promise<RunningApplication> {
+    // Every option is checked before anything starts: a bad one leaves no tree running.
+    const o = checkOptions<ApplicationOptions>('options', options);
+    const signals = checkSignals(o.signals);
+    const onStop = o.onStop;
+    if (onStop !== undefined) checkFunction('onStop', onStop);
     const rt = currentRuntime();
     const supervisor = await Supervisor.start(tree);
-    const signals = options.signals ?? ['SIGINT', 'SIGTERM'];
     let stopping: Promise<void> | undefined;
     const onSignal = (): void => {
       void app.stop();
@@ -48,13 +73,25 @@ export const Application = {
             }
             // The default Task pool's threads go with the tree (jobs get a grace period).
             await closeDefaultTaskPool(rt);
-            await options.onStop?.();
+            await onStop?.();
           })();
         }
         return stopping;
       },
     };
-    for (const s of signals) process.on(s, onSignal);
+    const installed: NodeJS.Signals[] = [];
+    try {
+      for (const s of signals) {
+        process.on(s, onSignal);
+        installed.push(s);
+      }
+    } catch (e) {
+      // The platform refused one (checked above, so rare): undo what this call started.
+      for (const s of installed) process.off(s, onSignal);
+      await Supervisor.stop(supervisor, 'shutdown').catch(() => {});
+      const why = e instanceof Error ? e.message : String(e);
+      throw new InvalidArgumentError(`signals[${installed.length}]`, `this platform cannot listen for ${String(signals[installed.length])}: ${why}`);
+    }
     return app;
   },
 } as const;

@@ -589,7 +589,10 @@ export class NodeThreads {
     rec.state = 'dead';
     if (this.spares.get(rec.key) === rec) this.spares.delete(rec.key);
     const thread = rec.thread;
+    const lost = this.links.countLost(thread);
     const reason = this.classify(rec, code, wasStopping);
+    const err = (reason as { error?: unknown }).error;
+    if (err instanceof ThreadExitError) err.withLostCasts(lost);
     // Everyone else first, so pending calls reject now, not at their timeout.
     this.links.threadDown(thread, reason);
     for (const t of this.threads.values()) {

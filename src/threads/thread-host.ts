@@ -15,6 +15,7 @@ import { GenServer } from '../behaviours/gen-server/gen-server.js';
 import { Result } from '../behaviours/gen-server/result.js';
 import type { ChildSpec, ThreadSpec } from '../behaviours/supervisor/spec.js';
 import type { ThreadExit } from './node-threads.js';
+import type { ChannelStats } from './links.js';
 import { NodeThreads } from './node-threads.js';
 
 interface HostState {
@@ -116,5 +117,19 @@ export const Threads = {
   /** Number of live worker threads of this node. */
   count(): number {
     return NodeThreads.of(currentRuntime()).size;
+  },
+  /**
+   * The main thread's channel to each live worker thread: messages in flight (sent, not yet
+   * handled), casts sent and acknowledged, casts dropped at the `maxInFlight` bound, and
+   * batches waiting in this thread's backlog. See docs/concepts/flow-control.md.
+   */
+  channels(): ChannelStats[] {
+    const links = NodeThreads.of(currentRuntime()).links;
+    const out: ChannelStats[] = [];
+    for (const t of links.threads()) {
+      const s = links.channelStats(t);
+      if (s !== undefined) out.push(s);
+    }
+    return out;
   },
 } as const;

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef } from '../../src/index.js';
-import { ChannelBusyError, GenServer, Process, Registry, Supervisor, onLifecycle } from '../../src/index.js';
+import { ChannelBusyError, GenServer, Process, Registry, Supervisor, ThreadExitError, Threads, isErrorExit, onLifecycle } from '../../src/index.js';
 import { freshRuntime, waitFor } from '../../src/testing.js';
 import { NodeThreads } from '../../src/threads/node-threads.js';
 import type { SinkProtocol } from '../fixtures/stress-tree.js';
@@ -64,7 +64,7 @@ describe('stress', () => {
     // The receiver cannot have handled 5,000 of them yet: the channel is over its bound.
     await expect(GenServer.call(sink, 'ping')).rejects.toSatisfy((e: unknown) => ChannelBusyError.is(e));
     const threads = NodeThreads.of(node.rt);
-    const stats = threads.links.channelStats(sink.thread);
+    const stats = Threads.channels().find((c) => c.thread === sink.thread);
     expect(stats?.busyDrops).toBeGreaterThan(0);
     const dropped = node.rt.stats.droppedCasts - dropped0;
     expect(dropped).toBe(stats?.busyDrops);
@@ -84,6 +84,8 @@ describe('stress', () => {
     node = await startNode([threadChild('t', STRESS, { shared })]);
     const sink = await sinkRef();
     const rt = node.rt;
+    const [host] = await Supervisor.getChildren(node.sup);
+    const hostExit = Process.awaitExit(host?.ref as AnyRef);
     const lost0 = rt.stats.lostInFlight;
     const dropped0 = rt.stats.droppedCasts;
     let sent = 0;
@@ -116,6 +118,9 @@ describe('stress', () => {
     const dropped = rt.stats.droppedCasts - dropped0;
     expect(lost).toBeGreaterThan(0);
     expect(handled + lost + dropped).toBe(sent);
+    // The thread's exit reason reports what the main thread lost with it.
+    const reason = await hostExit;
+    expect(isErrorExit(reason) && ThreadExitError.is(reason.error) ? reason.error.lostCasts : -1).toBe(lost);
   });
 
   it('a bounded mailbox under a same-thread flood keeps its bound and counts the drops', async () => {

@@ -5,6 +5,9 @@
  * `{continue, …}`).
  */
 import type { ExitReason } from '../../core/exit-reason.js';
+import { exitReasonProblem } from '../../core/exit-reason.js';
+import { checkOptions } from '../../core/validate.js';
+import { InvalidArgumentError } from '../../errors.js';
 
 const DIRECTIVE: unique symbol = Symbol('spindle.directive');
 
@@ -42,22 +45,24 @@ export const Result = {
    * From `handleCall`: reply later with `GenServer.reply(from, value)`. Optionally run
    * `handleContinue(cont)` before the next message.
    */
-  noreply<S>(state: S, options: { continue?: unknown } = {}): Directive<S, never> {
+  noreply<S>(state: S, options?: { continue?: unknown }): Directive<S, never> {
+    const o = directiveOptions('Result.noreply', options);
     return {
       [DIRECTIVE]: 'noreply',
       state,
-      continue: options.continue,
-      hasContinue: 'continue' in options,
+      continue: o.continue,
+      hasContinue: 'continue' in o,
     };
   },
   /** From `handleCall`: reply, then run `handleContinue(cont)` before the next message. */
-  reply<S, R>(reply: R, state: S, options: { continue?: unknown } = {}): Directive<S, R> {
+  reply<S, R>(reply: R, state: S, options?: { continue?: unknown }): Directive<S, R> {
+    const o = directiveOptions('Result.reply', options);
     return {
       [DIRECTIVE]: 'reply',
       reply,
       state,
-      continue: options.continue,
-      hasContinue: 'continue' in options,
+      continue: o.continue,
+      hasContinue: 'continue' in o,
     };
   },
   /** From `init`, `handleCast`, `handleInfo` or `handleContinue`: new state, then `handleContinue(cont)`. */
@@ -73,16 +78,28 @@ export const Result = {
    * From any callback: stop with `reason` (terminate runs with `state`). From `handleCall`,
    * pass `{ reply }` to answer the caller first; otherwise the caller gets ServerExitedError.
    */
-  stop<S, R = never>(reason: ExitReason, state: S, options: { reply?: R } = {}): Directive<S, R> {
+  stop<S, R = never>(reason: ExitReason, state: S, options?: { reply?: R }): Directive<S, R> {
+    const problem = exitReasonProblem(reason);
+    if (problem !== undefined) throw new InvalidArgumentError('reason passed to Result.stop', problem);
+    const o = directiveOptions<{ reply?: R }>('Result.stop', options);
     return {
       [DIRECTIVE]: 'stop',
       reason,
       state,
-      reply: options.reply,
-      hasReply: 'reply' in options,
+      reply: o.reply,
+      hasReply: 'reply' in o,
     };
   },
 } as const;
+
+/**
+ * The options bag of a directive: undefined is `{}`; anything but a plain object (a bare
+ * value where `{ continue: value }` was meant, say) is an InvalidArgumentError, thrown from
+ * the callback that built it, so the process fails with a typed error.
+ */
+function directiveOptions<T extends object = { continue?: unknown }>(fn: string, v: unknown): Partial<T> {
+  return checkOptions<T>(`options passed to ${fn}`, v);
+}
 
 /** True when `v` is a directive made by {@link Result}. */
 export function isDirective(v: unknown): v is Directive<unknown> {
