@@ -64,13 +64,7 @@ export function isRef(v: unknown): v is AnyRef {
   try {
     const r = v as Record<string, unknown>;
     const node = r.node;
-    return (
-      typeof node === 'string' &&
-      node !== '' &&
-      node.length <= MAX_NODE_LENGTH &&
-      isIndex(r.thread) &&
-      isIndex(r.id)
-    );
+    return typeof node === 'string' && node !== '' && node.length <= MAX_NODE_LENGTH && isIndex(r.thread) && isIndex(r.id);
   } catch {
     return false;
   }

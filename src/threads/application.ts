@@ -90,7 +90,10 @@ export const Application = {
       for (const s of installed) process.off(s, onSignal);
       await Supervisor.stop(supervisor, 'shutdown').catch(() => {});
       const why = e instanceof Error ? e.message : String(e);
-      throw new InvalidArgumentError(`signals[${installed.length}]`, `this platform cannot listen for ${String(signals[installed.length])}: ${why}`);
+      throw new InvalidArgumentError(
+        `signals[${installed.length}]`,
+        `this platform cannot listen for ${String(signals[installed.length])}: ${why}`,
+      );
     }
     return app;
   },

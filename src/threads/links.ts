@@ -560,8 +560,9 @@ export class ThreadLinks implements Outbound {
     const from = copyRef(sender as AnyRef);
     const target = makeRef(this.rt.node, this.rt.thread, to);
     if (!link) router.unlinkArrived(target, from);
-    // As for a process that is not alive: the sender gets an exit signal 'noproc'.
-    else if (this.hidden(thread, to, 'a link')) router.exitSignal(from, target, 'noproc', true);
+    // As for a process that is not alive: the sender gets an exit signal 'noproc'. Written
+    // here, not through the router, whose outbound would count the answer as showing `target`.
+    else if (this.hidden(thread, to, 'a link')) this.exit(from, target, 'noproc', true);
     else router.linkArrived(target, from);
     return undefined;
   }
@@ -575,8 +576,8 @@ export class ThreadLinks implements Outbound {
     const w = copyRef(watcher as AnyRef);
     const monitor: MonitorRef = { node: rt.node, thread, monitor: m.monitor };
     const target = makeRef(rt.node, rt.thread, to);
-    // As for a process that is not alive: an immediate DOWN 'noproc'.
-    if (this.hidden(thread, to, 'a monitor')) rt.router.down({ ref: w, monitor }, target, 'noproc');
+    // As for a process that is not alive: an immediate DOWN 'noproc' (written here, as for a link).
+    if (this.hidden(thread, to, 'a monitor')) this.down(w, monitor, target, 'noproc');
     else rt.router.monitorArrived(target, w, monitor);
     return undefined;
   }

@@ -203,11 +203,29 @@ describe('SpindleError.hasCode', () => {
 
 describe('serializeError', () => {
   it('is total and its output always crosses and rebuilds (property)', () => {
+    const revoked = (): unknown => {
+      const { proxy, revoke } = Proxy.revocable(new Error('revoked'), {});
+      revoke();
+      return proxy;
+    };
+    // Made inside the property: fast-check itself cannot inspect a revoked Proxy.
+    const hostile: (() => unknown)[] = [
+      () => Object.assign(Object.create(null), { n: 1n }), // neither JSON nor String can print it
+      revoked,
+      () => Object.assign(new Error('x'), { n: 1n }),
+      () => 'z'.repeat(100_000),
+    ];
+    const values = fc.oneof(
+      fc.anything().map((v) => () => v),
+      fc.integer({ min: 0, max: hostile.length - 1 }).map((i) => hostile[i] as () => unknown),
+    );
     fc.assert(
-      fc.property(fc.anything(), (v) => {
+      fc.property(values, (make) => {
+        const v = make();
         const s = serializeError(v);
         const back = deserializeError(structuredClone(s));
         expect(back).toBeInstanceOf(Error);
+        expect(s.message.length).toBeLessThanOrEqual(MAX_ERROR_MESSAGE + 1);
       }),
       RUNS,
     );
@@ -284,13 +302,10 @@ describe('serializeError', () => {
 });
 
 describe('decodeReason', () => {
-  it('decodes what encodeReason makes', () => {
+  it('decodes what encodeReason makes, and turns a malformed reason into an abnormal exit, never into normal', () => {
     for (const r of ['normal', 'shutdown', 'killed', 'noproc', { shutdown: { why: 1 } }] as const) expect(decodeReason(encodeReason(r))).toEqual(r);
     const crash = decodeReason(encodeReason({ error: new NoProcessError('x') }));
     expect((crash as { error: unknown }).error).toBeInstanceOf(NoProcessError);
-  });
-
-  it('turns a malformed reason into an abnormal exit, never into normal', () => {
     for (const bad of [42, 'Normal', null, undefined, [], {}, { error: 'not serialized' }, { error: { code: 'toString' } }, { toString: 'normal' }]) {
       const r = decodeReason(bad);
       expect(exitReasonProblem(r)).toBeUndefined();

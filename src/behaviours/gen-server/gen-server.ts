@@ -14,7 +14,7 @@
  * await GenServer.stop(ref);
  * ```
  */
-import { InitFailedError, InitTimeoutError, InvalidArgumentError, NoProcessError, NotInProcessError } from '../../errors.js';
+import { InitFailedError, InitTimeoutError, InvalidArgumentError, NoProcessError, NotCloneableError, NotInProcessError } from '../../errors.js';
 import type { ExitReason } from '../../core/exit-reason.js';
 import { exitReasonProblem } from '../../core/exit-reason.js';
 import type { OverflowPolicy, Proc } from '../../core/process.js';
@@ -27,6 +27,7 @@ import { currentRuntime, LocalFrom } from '../../core/runtime.js';
 import type { Transferable } from '../../core/router.js';
 import { checkDuration, durationProblem } from '../../core/duration.js';
 import { checkBoolean, checkName, checkOptions, checkTransfer, describeValue } from '../../core/validate.js';
+import { findUncloneable } from '../../transport/cloneable.js';
 import type { GenServerBehavior } from './behavior.js';
 import { Engine } from './engine.js';
 import type { Directive } from './result.js';
@@ -339,7 +340,7 @@ function checkCallOptions(options: unknown): number {
 
 function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>, options?: SendOptions): void {
   checkRef(ref, 'GenServer.cast');
-  checkTransfer(checkOptions<SendOptions>('options', options).transfer);
+  if (options !== undefined) checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) {
@@ -351,7 +352,7 @@ function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>, options?: 
 
 function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>, options?: SendOptions): void {
   checkRef(ref, 'GenServer.send');
-  checkTransfer(checkOptions<SendOptions>('options', options).transfer);
+  if (options !== undefined) checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) {
@@ -439,12 +440,24 @@ function sendAfter<P extends Protocol>(ref: Ref<P>, msg: InfoMsg<P>, ms: number)
   const problem = durationProblem(ms);
   if (problem !== undefined) throw new InvalidArgumentError('ms', problem);
   const rt = currentRuntime();
-  const local = rt.router.isLocal(ref) ? rt.procs.get(ref.id) : undefined;
+  const isLocal = rt.router.isLocal(ref);
+  if (!isLocal) {
+    // It will cross a thread: refuse now, to the caller, what could not cross then.
+    const bad = findUncloneable(msg);
+    if (bad !== undefined) throw new NotCloneableError(bad.path, bad.valueType, formatRef(ref));
+  }
+  const local = isLocal ? rt.procs.get(ref.id) : undefined;
   const t = new Timer(ref);
   t.handle = rt.clock.setTimeout(() => {
     t.active = false;
     local?.timers?.delete(t.handle);
-    rt.router.send(ref, INFO, msg);
+    try {
+      rt.router.send(ref, INFO, msg);
+    } catch (e) {
+      // A timer has no caller to throw to: count the message as dropped, and say why.
+      rt.router.dropped(ref, 'not_sent');
+      rt.logger.warn(`sendAfter to ${formatRef(ref)} could not be delivered: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }, ms);
   // Timers aimed at a process die with it, so they never hold the event loop open.
   if (local !== undefined) (local.timers ??= new Set()).add(t.handle);
