@@ -733,7 +733,11 @@ const REBUILDERS = new Map<string, Rebuilder>([
   ],
   [ErrorCode.INIT_FAILED, (c, cause) => withMessage(new InitFailedError(str(c, 'server'), reasonOf(c, cause)), c.message)],
   [ErrorCode.CHILD_START, (c, cause) => withMessage(new ChildStartError(str(c, 'childId'), str(c, 'supervisor'), cause), c.message)],
-  [ErrorCode.THREAD_EXIT, (c, cause) => new ThreadExitError(num(c, 'thread'), threadExitKind(ctx(c, 'kind')), str(c, 'detail'), cause)],
+  [
+    ErrorCode.THREAD_EXIT,
+    (c, cause) =>
+      new ThreadExitError(num(c, 'thread'), threadExitKind(ctx(c, 'kind')), str(c, 'detail'), cause).withLostCasts(num(c, 'lostCasts')),
+  ],
   [ErrorCode.TASK_FAILED, (c, cause) => withMessage(new TaskFailedError(str(c, 'task'), cause), c.message)],
 ]);
 

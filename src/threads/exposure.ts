@@ -49,34 +49,33 @@ export class Exposure {
   }
 
   private walk(obj: object, seen: Set<object> | undefined): void {
-    if (Array.isArray(obj)) {
-      for (let i = 0; i < obj.length; i++) {
-        const v: unknown = obj[i];
+    const proto = Object.getPrototypeOf(obj);
+    if (proto === Object.prototype || proto === null) {
+      // The hot case: a plain object, a ref itself or holding fields.
+      const r = obj as { node?: unknown; thread?: unknown; id?: unknown };
+      if (typeof r.id === 'number' && typeof r.thread === 'number' && typeof r.node === 'string') {
+        this.mark(r as AnyRef);
+        return;
+      }
+      for (const k in obj) {
+        const v = (obj as Record<string, unknown>)[k];
         if (typeof v === 'object' && v !== null) seen = this.visit(v, obj, seen);
       }
-      return;
-    }
-    if (obj instanceof Map) {
+    } else if (proto === Array.prototype) {
+      const arr = obj as unknown[];
+      for (let i = 0; i < arr.length; i++) {
+        const v = arr[i];
+        if (typeof v === 'object' && v !== null) seen = this.visit(v, obj, seen);
+      }
+    } else if (obj instanceof Map) {
       for (const [k, v] of obj) {
         if (typeof k === 'object' && k !== null) seen = this.visit(k, obj, seen);
         if (typeof v === 'object' && v !== null) seen = this.visit(v, obj, seen);
       }
-      return;
-    }
-    if (obj instanceof Set) {
+    } else if (obj instanceof Set) {
       for (const v of obj) if (typeof v === 'object' && v !== null) seen = this.visit(v, obj, seen);
-      return;
     }
-    if (ArrayBuffer.isView(obj) || obj instanceof Date || obj instanceof RegExp || obj instanceof ArrayBuffer) return;
-    const r = obj as { node?: unknown; thread?: unknown; id?: unknown };
-    if (typeof r.node === 'string' && typeof r.thread === 'number' && typeof r.id === 'number') {
-      this.mark(r as AnyRef);
-      return;
-    }
-    for (const k in obj) {
-      const v = (obj as Record<string, unknown>)[k];
-      if (typeof v === 'object' && v !== null) seen = this.visit(v, obj, seen);
-    }
+    // Anything else (Date, RegExp, binary data, errors) carries no ref across a clone.
   }
 
   /** Walks `v` once (cycles and shared parts are visited once); the guard is made on first need. */

@@ -423,13 +423,21 @@ export class ThreadLinks implements Outbound {
       for (const ch of this.channels.values()) ch.hold();
     }
     try {
+      const visible = this.visible;
       for (let i = 0; i < batch.length; i += FRAME) {
+        const tag = batch[i];
+        const to = batch[i + 1];
         let problem: string | undefined;
         try {
-          problem = this.frame(thread, batch[i], batch[i + 1], batch[i + 2], batch[i + 3]);
+          // The hot path, inline: a cast or info to a process the sender may address.
+          if ((tag === Tag.CAST || tag === Tag.INFO) && isWireId(to) && (visible === undefined || visible.has(to))) {
+            rt.router.deliverRemote(to, tag === Tag.CAST ? CAST : INFO, batch[i + 2], thread);
+            continue;
+          }
+          problem = this.frame(thread, tag, to, batch[i + 2], batch[i + 3]);
         } catch (e) {
           // Nothing a checked frame causes should throw; if it does, the node must survive it.
-          problem = `${tagName(batch[i])} frame that could not be handled (${e instanceof Error ? e.message : preview(e)})`;
+          problem = `${tagName(tag)} frame that could not be handled (${e instanceof Error ? e.message : preview(e)})`;
         }
         if (problem !== undefined && this.protocolViolation(thread, problem)) break;
       }
@@ -465,11 +473,10 @@ export class ThreadLinks implements Outbound {
     switch (tag) {
       case Tag.CAST:
       case Tag.INFO:
-        if (this.visible !== undefined && !this.visible.has(to)) {
-          // A process never shown to the sender is, to it, not alive: dropped as for a dead one.
-          rt.handledFrom(thread, true);
-          rt.stats.droppedCasts++;
-        } else rt.router.deliverRemote(to, tag === Tag.CAST ? CAST : INFO, a, thread);
+        // Here only when the sender may not address `to` (the rest take the inline path in
+        // ingest): to it, that process is not alive, so the message is dropped as for a dead one.
+        rt.handledFrom(thread, true);
+        rt.stats.droppedCasts++;
         return undefined;
       case Tag.CALL:
         return this.callFrame(thread, to, a, b);

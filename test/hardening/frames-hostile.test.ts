@@ -175,7 +175,7 @@ describe('on the main thread, a malformed frame from a worker is a protocol viol
     expect(main.rt.procs.get(p.id)?.alive).toBe(true);
   });
 
-  it('a reply may only settle a call made to the thread it came from', async () => {
+  it('a reply may only settle a call made to the thread it came from; a late one is dropped', async () => {
     const main = mainSide();
     const t1 = fakePeer();
     const t2 = fakePeer();
@@ -190,18 +190,10 @@ describe('on the main thread, a malformed frame from a worker is a protocol viol
     expect(main.violations[0]?.[1]).toMatch(/made to thread 2/);
     t2.inject([Tag.REPLY_OK, 0, 'from thread 2', call]);
     await expect(pending).resolves.toBe('from thread 2');
-  });
-
-  it('a reply for a call that already timed out is dropped quietly (not a violation)', async () => {
-    const main = mainSide();
-    const t1 = fakePeer();
-    main.links.connect(1, t1.transport);
-    const pending = withRuntime(main.rt, () => main.rt.router.call(ref(1, 9), 'hello', 20));
-    await expect(pending).rejects.toThrow(/no reply/);
-    const call = t1.frames().find((f) => f[0] === Tag.CALL)?.[3] as number;
-    t1.inject([Tag.REPLY_OK, 0, 'late', call]);
+    // A second reply to the same call (late: it is settled) is dropped quietly, not a violation.
+    t2.inject([Tag.REPLY_OK, 0, 'again', call]);
     await flush();
-    expect(main.violations).toEqual([]);
+    expect(main.violations).toHaveLength(1);
   });
 
   it('a DOWN for a process’s monitor must be about the process it monitors', async () => {
