@@ -53,18 +53,12 @@ export interface Watcher {
 /** Mailbox segment size: a longer queue chains segments instead of growing one array. */
 const SEGMENT = 4096;
 
-/**
- * A mailbox entry that is not a same-thread cast. Private, so no user message is ever
- * mistaken for one. `src` is the peer thread a message came from (-1: this thread), so the
- * runtime can tell each peer how much of what it sent has been handled (acks: backpressure
- * and the count of casts lost when a thread dies).
- */
+/** A mailbox entry that is not a cast. Private, so no user message is ever mistaken for one. */
 class Envelope {
   constructor(
     readonly kind: number,
     readonly msg: unknown,
     readonly from: From | undefined,
-    readonly src: number,
   ) {}
 }
 
@@ -166,13 +160,58 @@ export class Proc {
     return Admit.Crashed;
   }
 
-  /** Queues a message that came from peer thread `src` (counted back to it once handled). */
+  /**
+   * Queues a message that came from peer thread `src`; once handled (or dropped with the
+   * process) it is counted back to that peer (acks: its in-flight bound, and its exact count
+   * of casts lost if this thread dies).
+   */
   enqueueFrom(src: number, kind: number, msg: unknown, from: From | undefined): void {
-    this.push(new Envelope(kind, msg, from, src));
+    this.addRun(src);
+    this.push(kind === CAST ? msg : new Envelope(kind, msg, from));
+  }
+
+  /**
+   * Where the queued messages came from, run-length encoded: [src, count] pairs, oldest first
+   * (src -1: this thread), in runs[runHead, runTail). Kept only once a message from another
+   * thread has arrived, so same-thread-only processes pay one field check per message. Runs
+   * rather than a tag per message: a flood from another thread allocates nothing per message.
+   */
+  private runs: number[] | undefined;
+  private runHead = 0;
+  private runTail = 0;
+
+  private addRun(src: number): void {
+    const r = (this.runs ??= []);
+    const t = this.runTail;
+    if (t > this.runHead && r[t - 2] === src) {
+      r[t - 1] = (r[t - 1] as number) + 1;
+      return;
+    }
+    if (t < r.length) {
+      r[t] = src;
+      r[t + 1] = 1;
+    } else r.push(src, 1);
+    this.runTail = t + 2;
+  }
+
+  /** The oldest queued message left the mailbox: count it back to its source thread. */
+  private takeRun(kind: number): void {
+    const r = this.runs as number[];
+    const h = this.runHead;
+    const src = r[h] as number;
+    const left = (r[h + 1] as number) - 1;
+    if (left > 0) r[h + 1] = left;
+    else if (h + 2 === this.runTail) {
+      this.runHead = 0;
+      this.runTail = 0;
+      if (r.length > 256) this.runs = [];
+    } else this.runHead = h + 2;
+    if (src >= 0) this.rt.handledFrom(src, kind !== CALL);
   }
 
   enqueue(kind: number, msg: unknown, from: From | undefined): void {
-    this.push(kind === CAST ? msg : new Envelope(kind, msg, from, -1));
+    if (this.runs !== undefined) this.addRun(-1);
+    this.push(kind === CAST ? msg : new Envelope(kind, msg, from));
   }
 
   private push(item: unknown): void {
@@ -249,7 +288,6 @@ export class Proc {
         kind = item.kind;
         msg = item.msg;
         from = item.from;
-        if (item.src >= 0) rt.handledFrom(item.src, kind !== CALL);
       } else {
         kind = CAST;
         msg = item;
@@ -260,6 +298,7 @@ export class Proc {
         this.tail = 0;
         if (s.length > 128) this.slots = this.wslots = [];
       } else this.head = h + 1;
+      if (this.runs !== undefined) this.takeRun(kind);
       rt.current = this;
       this.handledCount++;
       const p = this.server.handle(kind, msg, from);
@@ -440,13 +479,12 @@ export class Proc {
     const items = this.queuedItems();
     let dropped = 0;
     for (const e of items) {
-      if (e instanceof Envelope) {
-        // Consumed, as far as the peer that sent it is concerned (it is counted here).
-        if (e.src >= 0) this.rt.handledFrom(e.src, e.kind !== CALL);
-        if (e.kind === CALL) {
-          router.replyError(e.from as From, ServerExitedError.for(this.ref, reason, e.msg));
-          continue;
-        }
+      const kind = e instanceof Envelope ? e.kind : CAST;
+      // Consumed, as far as the thread that sent it is concerned (it is counted here).
+      if (this.runs !== undefined) this.takeRun(kind);
+      if (e instanceof Envelope && e.kind === CALL) {
+        router.replyError(e.from as From, ServerExitedError.for(this.ref, reason, e.msg));
+        continue;
       }
       dropped++;
     }

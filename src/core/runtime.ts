@@ -308,6 +308,11 @@ export class Runtime {
     }
   }
 
+  /** True while some process has more queued than it could handle in its last slice (it waits for the next turn). */
+  get behind(): boolean {
+    return this.later.length > 0;
+  }
+
   /** Runs the drains queued so far now, rather than in this turn's microtasks. */
   drainNow(): void {
     if (this.ready.length > 0) this.runReady();

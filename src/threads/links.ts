@@ -104,7 +104,8 @@ export class ThreadLinks implements Outbound {
     this.channels.set(thread, ch);
     this.counts.set(thread, new PeerCounts());
     this.dead.delete(thread);
-    transport.onBatch((batch) => this.receive(thread, batch));
+    const pausable = transport.canPause === true;
+    transport.onBatch((batch) => this.receive(thread, batch, pausable ? transport : undefined));
     transport.onClose(() => {
       if (this.channels.get(thread) === ch) this.channels.delete(thread);
       this.onPeerClosed?.(thread);
@@ -322,30 +323,49 @@ export class ThreadLinks implements Outbound {
   private turnStart = -1;
   private backlogQueued = false;
 
+  /** Transports paused for the rest of this turn (see {@link receive}). */
+  private paused: Transport[] = [];
+
   private readonly endTurn = (): void => {
     this.turnStart = -1;
+    if (this.paused.length > 0) {
+      const paused = this.paused;
+      this.paused = [];
+      for (const t of paused) t.resume?.();
+    }
   };
 
   /**
    * An incoming batch. Node delivers every message waiting on a port in one callback, and
    * each batch's messages are handled in the microtasks after it: a stream of batches would
    * hold the thread for as long as the stream lasts, starving its timers (the watchdog
-   * heartbeat), I/O and replies. So a turn handles batches inline only for `sliceMs` (the
-   * same slice a mailbox drain gets); later batches wait in the backlog, which is worked off
-   * one slice per turn with the event loop running in between.
+   * heartbeat), I/O and replies. So a turn takes batches only for `sliceMs` (the slice a
+   * mailbox drain gets), or one batch while this thread is behind (a process has more queued
+   * than it could handle in its slice). Then:
+   * - a port is paused until the next turn: its later batches wait in the port, serialized,
+   *   outside the JS heap, so a flood costs the receiver no garbage and its in-flight count
+   *   (the sender's bound) covers them;
+   * - a transport that cannot pause (the Worker object on the main thread) has its later
+   *   batches queued in a backlog worked off one slice per turn.
    */
-  private receive(thread: number, batch: unknown[]): void {
+  private receive(thread: number, batch: unknown[], pausable: Transport | undefined): void {
     const now = performance.now();
     this.heard[thread] = now;
-    if (this.backlogHead === this.backlog.length) {
-      if (this.turnStart < 0) {
-        this.turnStart = now;
-        setImmediate(this.endTurn);
+    if (this.turnStart < 0) {
+      this.turnStart = now;
+      setImmediate(this.endTurn);
+    }
+    if (pausable !== undefined) {
+      this.ingest(thread, batch);
+      if (now - this.turnStart >= this.rt.sliceMs || this.rt.behind) {
+        pausable.pause?.();
+        this.paused.push(pausable);
       }
-      if (now - this.turnStart < this.rt.sliceMs) {
-        this.ingest(thread, batch);
-        return;
-      }
+      return;
+    }
+    if (this.backlogHead === this.backlog.length && now - this.turnStart < this.rt.sliceMs) {
+      this.ingest(thread, batch);
+      return;
     }
     this.backlog.push(thread, batch);
     if (!this.backlogQueued) {

@@ -15,12 +15,34 @@ export interface PortLike {
 export class MessagePortTransport implements Transport {
   private closeHandlers: (() => void)[] = [];
   private closed = false;
+  private listener: ((v: unknown) => void) | undefined;
+  private paused = false;
+  /**
+   * A MessagePort can pause: with no 'message' listener it stops reading and its messages wait
+   * in the port, serialized, outside the JS heap. A Worker object cannot (it re-emits every
+   * message of its internal port, listened or not), so it is never paused.
+   */
+  readonly canPause: boolean;
 
   constructor(
     private readonly port: PortLike,
     closeEvent: 'close' | 'exit' = 'close',
   ) {
     port.on(closeEvent, () => this.fireClose());
+    this.canPause = closeEvent === 'close' && typeof (port as { off?: unknown }).off === 'function';
+  }
+
+  /** Stops reading until {@link resume}; later messages stay queued in the port, in order. */
+  pause(): void {
+    if (!this.canPause || this.paused || this.listener === undefined) return;
+    this.paused = true;
+    (this.port as PortLike & { off(e: 'message', l: (v: unknown) => void): unknown }).off('message', this.listener);
+  }
+
+  resume(): void {
+    if (!this.paused || this.listener === undefined) return;
+    this.paused = false;
+    this.port.on('message', this.listener);
   }
 
   post(batch: unknown[], transfer?: readonly Transferable[]): void {
@@ -28,9 +50,10 @@ export class MessagePortTransport implements Transport {
   }
 
   onBatch(handler: (batch: unknown[]) => void): void {
-    this.port.on('message', (v: unknown) => {
+    this.listener = (v: unknown) => {
       if (Array.isArray(v)) handler(v);
-    });
+    };
+    this.port.on('message', this.listener);
   }
 
   onClose(handler: () => void): void {

@@ -17,6 +17,14 @@ export interface Transport {
   onClose(handler: () => void): void;
   /** Closes this end. */
   close(): void;
+  /**
+   * Optional flow control: stop delivering batches until `resume` (they wait, in order, in the
+   * transport). Transports that cannot hold messages back leave these out.
+   */
+  pause?(): void;
+  resume?(): void;
+  /** True when {@link pause} really holds messages back. */
+  readonly canPause?: boolean;
 }
 
 /**
