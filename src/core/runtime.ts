@@ -253,6 +253,11 @@ export class Runtime {
     };
   }
 
+  /** The process a watch of this runtime (see {@link watch}) is on, if the watch is live. */
+  watchTarget(m: MonitorRef): AnyRef | undefined {
+    return this.external.get(monitorKey(m))?.target;
+  }
+
   /** A DOWN for a monitor owned by the runtime itself. */
   externalDown(m: MonitorRef, ref: AnyRef, reason: ExitReason): void {
     const key = monitorKey(m);

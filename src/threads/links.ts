@@ -632,7 +632,8 @@ export class ThreadLinks implements Outbound {
     if (problem !== undefined) return problem;
     const monitor: MonitorRef = { node: rt.node, thread: rt.thread, monitor: m.monitor };
     const ref = copyRef(dead as AnyRef);
-    const target = rt.procs.get(to)?.monitoring?.get(monitorKey(monitor));
+    // The process (or, for id 0, the runtime's own watch) that holds this monitor, and on whom.
+    const target = to === 0 ? rt.watchTarget(monitor) : rt.procs.get(to)?.monitoring?.get(monitorKey(monitor));
     if (target !== undefined && !sameRef(target, ref)) return `DOWN about ${formatRef(ref)} for a monitor of ${formatRef(target)}`;
     rt.router.down({ ref: makeRef(rt.node, rt.thread, to), monitor }, ref, decodeReason(reason));
     return undefined;

@@ -92,7 +92,9 @@ export function isWireId(v: unknown): v is number {
 export function isWireRef(v: unknown): v is { node: string; thread: number; id: number } {
   if (!isPlainObject(v)) return false;
   const node = ownData(v, 'node');
-  return typeof node === 'string' && node.length <= MAX_NODE_NAME && isWireId(ownData(v, 'thread')) && isWireId(ownData(v, 'id'));
+  return (
+    typeof node === 'string' && node.length > 0 && node.length <= MAX_NODE_NAME && isWireId(ownData(v, 'thread')) && isWireId(ownData(v, 'id'))
+  );
 }
 
 /** A monitor ref as it must arrive: `{ node, thread, monitor }`. */

@@ -215,6 +215,21 @@ describe('on the main thread, a malformed frame from a worker is a protocol viol
     expect(main.violations[0]?.[1]).toMatch(/for a monitor of #Ref<.*\/1\/4>/);
     expect(main.rt.procs.get(watcher.id)?.monitoring?.has(monitorKey(monitor as MonitorRef))).toBe(true);
   });
+
+  it('a DOWN for a watch of the runtime itself must be about the watched process', async () => {
+    const main = mainSide();
+    const peer = fakePeer();
+    main.links.connect(1, peer.transport);
+    const fired: unknown[] = [];
+    main.rt.watch(ref(1, 4), (r) => fired.push(r));
+    // The watch's monitor is the runtime's first: forge a DOWN for it about another process.
+    const monitor: MonitorRef = { node: NODE, thread: 0, monitor: 1 };
+    expect(main.rt.watchTarget(monitor)).toEqual(ref(1, 4));
+    peer.inject([Tag.DOWN, 0, { monitor, ref: ref(1, 5) }, 'normal']);
+    await waitFor(() => main.violations.length > 0, 2000, 'the DOWN refused');
+    expect(main.violations[0]?.[1]).toMatch(/for a monitor of #Ref<.*\/1\/4>/);
+    expect(fired).toEqual([]);
+  });
 });
 
 describe('on the main thread, a process never shown to a worker is not alive to it', () => {
