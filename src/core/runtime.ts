@@ -86,6 +86,14 @@ export function validateRuntimeOptions(options: unknown): void {
   if (o.sliceMs === 0) throw new InvalidArgumentError('sliceMs', 'expected a number of milliseconds > 0 or Infinity, got 0');
   checkDuration('sliceMs', o.sliceMs, 5);
   checkBoolean('strictMessages', o.strictMessages, false);
+  checkCount('maxInFlight', o.maxInFlight);
+}
+
+/** An optional bound: an integer >= 1, or Infinity for none. */
+export function checkCount(option: string, v: unknown): void {
+  if (v === undefined || v === Number.POSITIVE_INFINITY) return;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new InvalidArgumentError(option, `expected an integer >= 1 or Infinity, got ${describeValue(v)}`);
 }
 
 /** `v` must be an object whose `methods` are functions (a clock, a logger). */

@@ -440,8 +440,35 @@ describe('Runtime options', () => {
     (v) => typeof v === 'string' && v !== '' && v.length <= 1024,
   );
   option('strictMessages', [fc.boolean()], (v) => typeof v === 'boolean');
+  option(
+    'maxInFlight',
+    [fc.integer({ min: -5, max: 2 ** 22 }), fc.constant(Number.POSITIVE_INFINITY)],
+    (v) => v === Number.POSITIVE_INFINITY || (Number.isSafeInteger(v) && (v as number) >= 1),
+  );
   option('clock', [clockLike], (v) => hasFns(v, ['now', 'setTimeout', 'clearTimeout']));
   option('logger', [loggerLike], (v) => hasFns(v, ['error', 'warn', 'info']));
+
+  it('GenServer.start maxMailbox (an integer >= 1 or Infinity) and overflow (a policy name)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(anyValue, fc.integer({ min: -3, max: 5000 }), fc.constant(Number.POSITIVE_INFINITY)),
+        fc.oneof(anyValue, fc.constantFrom<unknown>('drop_new', 'reject', 'crash', 'drop_oldest', '')),
+        async (max, overflow) => {
+          const env = freshRuntime();
+          try {
+            const okMax = max === undefined || max === Number.POSITIVE_INFINITY || (Number.isInteger(max) && (max as number) >= 1);
+            const okOverflow = overflow === undefined || overflow === 'drop_new' || overflow === 'reject' || overflow === 'crash';
+            const started = GenServer.start({ init: () => null }, { maxMailbox: max as number, overflow: overflow as never });
+            if (okMax && okOverflow) await GenServer.stop(await started);
+            else expectNames(await rejection(started), okMax ? 'overflow' : 'maxMailbox');
+          } finally {
+            env.dispose();
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
 
   it('the options bag itself must be an object', () => {
     for (const bad of [null, 42, 'opts', [], Symbol('x')])

@@ -200,11 +200,11 @@ const OVERFLOW: readonly OverflowPolicy[] = ['drop_new', 'reject', 'crash'];
 
 /** Validates `maxMailbox` (an integer >= 1, or Infinity) and `overflow`. */
 function mailboxOptions(options: StartOptions<unknown>): { max: number; overflow: OverflowPolicy } {
-  const max = options.maxMailbox ?? Number.POSITIVE_INFINITY;
+  const max = options.maxMailbox === undefined ? Number.POSITIVE_INFINITY : options.maxMailbox;
   if (max !== Number.POSITIVE_INFINITY && !(typeof max === 'number' && Number.isInteger(max) && max >= 1)) {
     throw new InvalidArgumentError('maxMailbox', `expected an integer >= 1 or Infinity, got ${typeof max === 'number' ? String(max) : typeof max}`);
   }
-  const overflow = options.overflow ?? 'drop_new';
+  const overflow = options.overflow === undefined ? 'drop_new' : options.overflow;
   if (!OVERFLOW.includes(overflow)) {
     throw new InvalidArgumentError('overflow', `expected 'drop_new', 'reject' or 'crash', got ${typeof overflow === 'string' ? JSON.stringify(overflow) : typeof overflow}`);
   }
