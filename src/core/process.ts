@@ -65,6 +65,58 @@ class Envelope {
 /** What a bounded mailbox does with a message that does not fit (see `StartOptions.overflow`). */
 export type OverflowPolicy = 'drop_new' | 'reject' | 'crash';
 
+/** A bounded mailbox: its size, its policy and what it refused. */
+export class MailboxBound {
+  /** User messages refused by the full mailbox (casts and infos dropped, calls rejected). */
+  dropped = 0;
+  constructor(
+    /** Most user messages the mailbox holds. */
+    readonly max: number,
+    readonly overflow: OverflowPolicy,
+  ) {}
+}
+
+/**
+ * Where a mailbox's messages came from, run-length encoded: [src, count] pairs, oldest first
+ * (src -1: this thread), in runs[head, tail). Runs rather than a tag per message: a flood from
+ * another thread allocates nothing per message (an envelope per remote cast was measured to
+ * make a million-cast flood a GC problem).
+ */
+class Sources {
+  private runs: number[] = [];
+  private head = 0;
+  private tail = 0;
+
+  add(src: number): void {
+    const r = this.runs;
+    const t = this.tail;
+    if (t > this.head && r[t - 2] === src) {
+      r[t - 1] = (r[t - 1] as number) + 1;
+      return;
+    }
+    if (t < r.length) {
+      r[t] = src;
+      r[t + 1] = 1;
+    } else r.push(src, 1);
+    this.tail = t + 2;
+  }
+
+  /** Takes one message off the oldest run; returns its source. */
+  take(): number {
+    const r = this.runs;
+    const h = this.head;
+    const src = r[h] as number;
+    const left = (r[h + 1] as number) - 1;
+    if (left > 0) r[h + 1] = left;
+    else if (h + 2 === this.tail) {
+      this.head = 0;
+      this.tail = 0;
+      if (r.length > 256) this.runs = [];
+    } else this.head = h + 2;
+    return src;
+  }
+}
+
 /** Whether a new user message may enter a mailbox. */
 export const Admit = {
   /** Take it. */
@@ -117,14 +169,10 @@ export class Proc {
   private tail = 0;
   /** Segments after `slots` (the last is `wslots`), once the queue outgrew one segment. */
   private segs: unknown[][] | undefined;
-  /** Most user messages the mailbox holds (Infinity: unbounded, as in OTP). */
-  maxMailbox = Number.POSITIVE_INFINITY;
-  /** What happens to a user message that does not fit. */
-  overflow: OverflowPolicy = 'drop_new';
+  /** The mailbox bound; undefined: unbounded, as in OTP (the common case costs one field). */
+  bound: MailboxBound | undefined;
   /** Messages handed to the behaviour so far. */
   handledCount = 0;
-  /** User messages refused by a full mailbox (casts and infos dropped, calls rejected). */
-  droppedCount = 0;
 
   constructor(
     readonly rt: Runtime,
@@ -148,13 +196,14 @@ export class Proc {
    * `crash` policy the process exits with `{ error: MailboxOverflowError }`.
    */
   admit(): Admit {
-    if (this.queued < this.maxMailbox) return Admit.Yes;
-    this.droppedCount++;
-    if (this.overflow !== 'crash') return Admit.Full;
+    const b = this.bound as MailboxBound;
+    if (this.queued < b.max) return Admit.Yes;
+    b.dropped++;
+    if (b.overflow !== 'crash') return Admit.Full;
     if ((this.status === Status.Running || this.status === Status.Init) && this.pendingStop === undefined) {
       // Ahead of the queue, after the handler in flight (terminate still runs); never inside
       // the sender's own call stack.
-      this.pendingStop = { error: new MailboxOverflowError(formatRef(this.ref), this.maxMailbox) };
+      this.pendingStop = { error: new MailboxOverflowError(formatRef(this.ref), b.max) };
       if (this.status === Status.Running && !this.busy && !this.scheduled) this.rt.schedule(this);
     }
     return Admit.Crashed;
@@ -166,51 +215,21 @@ export class Proc {
    * of casts lost if this thread dies).
    */
   enqueueFrom(src: number, kind: number, msg: unknown, from: From | undefined): void {
-    this.addRun(src);
+    (this.sources ??= new Sources()).add(src);
     this.push(kind === CAST ? msg : new Envelope(kind, msg, from));
   }
 
-  /**
-   * Where the queued messages came from, run-length encoded: [src, count] pairs, oldest first
-   * (src -1: this thread), in runs[runHead, runTail). Kept only once a message from another
-   * thread has arrived, so same-thread-only processes pay one field check per message. Runs
-   * rather than a tag per message: a flood from another thread allocates nothing per message.
-   */
-  private runs: number[] | undefined;
-  private runHead = 0;
-  private runTail = 0;
-
-  private addRun(src: number): void {
-    const r = (this.runs ??= []);
-    const t = this.runTail;
-    if (t > this.runHead && r[t - 2] === src) {
-      r[t - 1] = (r[t - 1] as number) + 1;
-      return;
-    }
-    if (t < r.length) {
-      r[t] = src;
-      r[t + 1] = 1;
-    } else r.push(src, 1);
-    this.runTail = t + 2;
-  }
+  /** Where the queued messages came from; kept once a message from another thread arrived. */
+  private sources: Sources | undefined;
 
   /** The oldest queued message left the mailbox: count it back to its source thread. */
   private takeRun(kind: number): void {
-    const r = this.runs as number[];
-    const h = this.runHead;
-    const src = r[h] as number;
-    const left = (r[h + 1] as number) - 1;
-    if (left > 0) r[h + 1] = left;
-    else if (h + 2 === this.runTail) {
-      this.runHead = 0;
-      this.runTail = 0;
-      if (r.length > 256) this.runs = [];
-    } else this.runHead = h + 2;
+    const src = (this.sources as Sources).take();
     if (src >= 0) this.rt.handledFrom(src, kind !== CALL);
   }
 
   enqueue(kind: number, msg: unknown, from: From | undefined): void {
-    if (this.runs !== undefined) this.addRun(-1);
+    if (this.sources !== undefined) this.sources.add(-1);
     this.push(kind === CAST ? msg : new Envelope(kind, msg, from));
   }
 
@@ -298,7 +317,7 @@ export class Proc {
         this.tail = 0;
         if (s.length > 128) this.slots = this.wslots = [];
       } else this.head = h + 1;
-      if (this.runs !== undefined) this.takeRun(kind);
+      if (this.sources !== undefined) this.takeRun(kind);
       rt.current = this;
       this.handledCount++;
       const p = this.server.handle(kind, msg, from);
@@ -481,7 +500,7 @@ export class Proc {
     for (const e of items) {
       const kind = e instanceof Envelope ? e.kind : CAST;
       // Consumed, as far as the thread that sent it is concerned (it is counted here).
-      if (this.runs !== undefined) this.takeRun(kind);
+      if (this.sources !== undefined) this.takeRun(kind);
       if (e instanceof Envelope && e.kind === CALL) {
         router.replyError(e.from as From, ServerExitedError.for(this.ref, reason, e.msg));
         continue;

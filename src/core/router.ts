@@ -153,9 +153,9 @@ export class Router {
         }
         m = copy.value;
       }
-      if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
+      if (p.bound !== undefined && p.admit() !== Admit.Yes) {
         this.dropped(to, 'mailbox_full');
-        if (tell && p.overflow === 'reject') throw full(p);
+        if (tell && p.bound?.overflow === 'reject') throw full(p);
         return;
       }
       p.enqueue(kind, m, undefined);
@@ -202,7 +202,7 @@ export class Router {
           }
           m = copy.value;
         }
-        if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
+        if (p.bound !== undefined && p.admit() !== Admit.Yes) {
           reject(full(p));
           return;
         }
@@ -321,7 +321,7 @@ export class Router {
       rt.stats.droppedCasts++;
       return;
     }
-    if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
+    if (p.bound !== undefined && p.admit() !== Admit.Yes) {
       rt.handledFrom(src, true);
       this.dropped(p.ref, 'mailbox_full');
       return;
@@ -345,7 +345,7 @@ export class Router {
       this.replyError(from, new NoProcessError(formatRef(to)));
       return;
     }
-    if (p.maxMailbox !== Number.POSITIVE_INFINITY && p.admit() !== Admit.Yes) {
+    if (p.bound !== undefined && p.admit() !== Admit.Yes) {
       if (src >= 0) rt.handledFrom(src, false);
       this.replyError(from, full(p));
       return;
@@ -479,5 +479,5 @@ function strictCopy(msg: unknown, to: AnyRef): { value: unknown } | NotCloneable
 
 /** The error a call (or a `reject`-policy cast) gets from a full mailbox. */
 function full(p: Proc): MailboxFullError {
-  return new MailboxFullError(formatRef(p.ref), p.maxMailbox);
+  return new MailboxFullError(formatRef(p.ref), p.bound?.max ?? Number.POSITIVE_INFINITY);
 }

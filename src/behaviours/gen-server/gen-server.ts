@@ -18,7 +18,7 @@ import { InitFailedError, InitTimeoutError, InvalidArgumentError, NoProcessError
 import type { ExitReason } from '../../core/exit-reason.js';
 import { exitReasonProblem } from '../../core/exit-reason.js';
 import type { OverflowPolicy, Proc } from '../../core/process.js';
-import { CAST, INFO, Status } from '../../core/process.js';
+import { CAST, INFO, MailboxBound, Status } from '../../core/process.js';
 import type { CallMsg, CastMsg, InfoMsg, Protocol, ReplyOf } from '../../core/protocol.js';
 import type { AnyRef, Ref } from '../../core/ref.js';
 import { formatRef, isRef } from '../../core/ref.js';
@@ -153,8 +153,7 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
   const p = rt.spawn();
   const engine = new Engine(p, behavior, shutdownTimeout);
   p.server = engine;
-  p.maxMailbox = mailbox.max;
-  p.overflow = mailbox.overflow;
+  if (mailbox.max !== Number.POSITIVE_INFINITY) p.bound = new MailboxBound(mailbox.max, mailbox.overflow);
   if (options.trapExit === true) p.trapExit = true;
   if (options.link !== undefined) {
     p.parent = options.link;
