@@ -36,7 +36,7 @@ export type {
 export { Agent } from './behaviours/agent.js';
 export type { AgentRef, AgentStartOptions } from './behaviours/agent.js';
 export { Process } from './behaviours/process.js';
-export type { ProcessInfo } from './core/process-info.js';
+export type { ProcessInfo, ThreadStats } from './core/process-info.js';
 export type { OverflowPolicy } from './core/process.js';
 export type { Ref, AnyRef, MonitorRef } from './core/ref.js';
 export { sameRef, formatRef, isRef } from './core/ref.js';

@@ -63,6 +63,31 @@ export interface InfoRequest {
   readonly id: number;
 }
 
+/** The system call that asks a thread's runtime for its counters. */
+export interface StatsRequest {
+  readonly op: 'runtime_stats';
+}
+
+/** One thread's counters, as `Threads.stats()` returns them. */
+export interface ThreadStats {
+  readonly thread: number;
+  /** Live processes on the thread. */
+  readonly processes: number;
+  /** Casts and infos dropped: no such process, a full mailbox, a busy channel. */
+  readonly droppedCasts: number;
+  /** Messages left in a mailbox when its process exited. */
+  readonly droppedOnExit: number;
+  /** Casts this thread sent to threads that died before handling them. */
+  readonly lostInFlight: number;
+  /** This thread's channel to each other live thread (see `Threads.channels()`). */
+  readonly channels: readonly import('../threads/links.js').ChannelStats[];
+}
+
+/** True when `v` is the {@link StatsRequest} (it may come from another thread). */
+export function isStatsRequest(v: unknown): v is StatsRequest {
+  return typeof v === 'object' && v !== null && (v as { op?: unknown }).op === 'runtime_stats';
+}
+
 /** True when `v` is a well-formed {@link InfoRequest} (it may come from another thread). */
 export function isInfoRequest(v: unknown): v is InfoRequest {
   if (typeof v !== 'object' || v === null) return false;

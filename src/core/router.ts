@@ -8,7 +8,7 @@ import { InvalidArgumentError, MailboxFullError, NoProcessError, NotCloneableErr
 import { findUncloneable } from '../transport/cloneable.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Proc } from './process.js';
-import { isInfoRequest, processInfo } from './process-info.js';
+import { isInfoRequest, isStatsRequest, processInfo } from './process-info.js';
 import { Admit, CALL, type CAST, INFO, Status } from './process.js';
 import type { AnyRef, MonitorRef } from './ref.js';
 import { formatRef, monitorKey, refKey } from './ref.js';
@@ -336,6 +336,7 @@ export class Router {
       // A system call to this thread's runtime itself (introspection).
       if (src >= 0) rt.handledFrom(src, false);
       if (isInfoRequest(msg)) this.reply(from, processInfo(rt.procs.get(msg.id)));
+      else if (isStatsRequest(msg)) this.reply(from, rt.threadStats());
       else this.replyError(from, new InvalidArgumentError('system call', 'unknown request to a runtime'));
       return;
     }

@@ -17,6 +17,8 @@ import { Proc } from './process.js';
 import type { AnyRef, MonitorRef } from './ref.js';
 import { isRef, makeRef, monitorKey } from './ref.js';
 import type { Outbound } from './router.js';
+import type { ThreadStats } from './process-info.js';
+import type { ChannelStats } from '../threads/links.js';
 import { Router } from './router.js';
 import { checkBoolean, checkFunction, checkInteger, checkOptions, describeValue, nameProblem } from './validate.js';
 
@@ -319,6 +321,21 @@ export class Runtime {
       // callback for async_hooks and measured ~3x slower on the call path.
       resolved.then(this.runReady);
     }
+  }
+
+  /** Channel counters of this thread (installed by the threads layer). */
+  channelStats: (() => ChannelStats[]) | undefined;
+
+  /** This thread's counters (plain data: they can cross threads). */
+  threadStats(): ThreadStats {
+    return {
+      thread: this.thread,
+      processes: this.procs.size,
+      droppedCasts: this.stats.droppedCasts,
+      droppedOnExit: this.stats.droppedOnExit,
+      lostInFlight: this.stats.lostInFlight,
+      channels: this.channelStats?.() ?? [],
+    };
   }
 
   /** True while some process has more queued than it could handle in its last slice (it waits for the next turn). */

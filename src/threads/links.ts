@@ -91,6 +91,14 @@ export class ThreadLinks implements Outbound {
     rt.setOutbound(this);
     rt.remoteStop = (ref, reason, timeoutMs) => this.stopRemote(ref, reason, timeoutMs);
     rt.remoteAlive = (ref) => this.reachable(ref);
+    rt.channelStats = () => {
+      const out: ChannelStats[] = [];
+      for (const t of this.threads()) {
+        const s = this.channelStats(t);
+        if (s !== undefined) out.push(s);
+      }
+      return out;
+    };
     // Acks ride on the next batch to their peer (a reply carries them at no cost). Those still
     // pending once this turn's batches have gone (a cast stream has no replies) are sent once
     // per turn: checked in a microtask queued behind the flush of this turn's writes.

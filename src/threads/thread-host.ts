@@ -5,7 +5,7 @@
  * parent applies its strategy, restart types and intensity as for any child.
  */
 import type { AnyRef, Ref } from '../core/ref.js';
-import { formatRef, isRef } from '../core/ref.js';
+import { formatRef, isRef, makeRef } from '../core/ref.js';
 import type { Runtime } from '../core/runtime.js';
 import { currentRuntime } from '../core/runtime.js';
 import { describeValue } from '../core/validate.js';
@@ -16,6 +16,7 @@ import { Result } from '../behaviours/gen-server/result.js';
 import type { ChildSpec, ThreadSpec } from '../behaviours/supervisor/spec.js';
 import type { ThreadExit } from './node-threads.js';
 import type { ChannelStats } from './links.js';
+import type { StatsRequest, ThreadStats } from '../core/process-info.js';
 import { NodeThreads } from './node-threads.js';
 
 interface HostState {
@@ -131,5 +132,24 @@ export const Threads = {
       if (s !== undefined) out.push(s);
     }
     return out;
+  },
+  /**
+   * Every thread's counters, main first: live processes, casts dropped, messages dropped on
+   * exit, casts lost in flight, and the thread's channels. Each worker is asked (a system
+   * call to its runtime); a worker that does not answer within 5 s is left out.
+   */
+  async stats(): Promise<ThreadStats[]> {
+    const rt = currentRuntime();
+    const workers = NodeThreads.of(rt).links.threads();
+    const req: StatsRequest = { op: 'runtime_stats' };
+    const answers = await Promise.all(
+      workers.map((t) =>
+        rt.router.call(makeRef(rt.node, t, 0), req, 5000).then(
+          (v) => v as ThreadStats,
+          () => undefined,
+        ),
+      ),
+    );
+    return [rt.threadStats(), ...answers.filter((a): a is ThreadStats => a !== undefined)];
   },
 } as const;

@@ -92,6 +92,31 @@ describe('a bounded mailbox on a worker thread', () => {
   });
 });
 
+describe('Threads.stats', () => {
+  it("reports every thread's counters, main first, each read on its own thread", async () => {
+    const shared = new SharedArrayBuffer(4);
+    node = await startNode([threadChild('t', STRESS, { shared })]);
+    const sink = (await eventually(
+      async () => Registry.whereis<SinkProtocol>('sink'),
+      (r) => r !== undefined,
+    )) as Ref<SinkProtocol>;
+    for (let i = 0; i < 100; i++) GenServer.cast(sink, { type: 'work', us: 0 });
+    GenServer.cast({ ...sink, id: sink.id + 1000 } as Ref<SinkProtocol>, { type: 'work', us: 0 }); // no such process there
+    const stats = await eventually(
+      () => Threads.stats(),
+      (s) => s[0]?.channels.find((c) => c.thread === sink.thread)?.ackedCasts === 101,
+      10_000,
+    );
+    expect(stats.map((s) => s.thread)).toEqual([0, sink.thread]);
+    const [main, worker] = stats;
+    expect(main?.channels.find((c) => c.thread === sink.thread)).toMatchObject({ sentCasts: 101, ackedCasts: 101, inFlight: 0 });
+    // Read on the worker: its root supervisor and the sink; the cast to nobody was counted there.
+    expect(worker?.processes).toBe(2);
+    expect(worker?.droppedCasts).toBe(1);
+    expect(worker?.channels.map((c) => c.thread)).toContain(0);
+  });
+});
+
 describe('overflow policies on one thread', () => {
   it("'reject' throws MailboxFullError to a same-thread sender; the refusals are counted", async () => {
     const env = freshRuntime();
