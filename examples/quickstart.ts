@@ -25,7 +25,8 @@ const counter: GenServerBehavior<number, CounterProtocol> = {
 
 // 3. Watch lifecycle events (started, crashed, restarted, terminated).
 const stopWatching = onLifecycle((e) => {
-  const who = 'name' in e && e.name !== undefined ? e.name : 'childId' in e ? e.childId : typeof e.ref === 'string' ? e.ref : formatRef(e.ref);
+  const who =
+    'name' in e && e.name !== undefined ? e.name : 'childId' in e ? e.childId : typeof e.ref === 'string' ? e.ref : formatRef(e.ref);
   const detail = e.type === 'restarted' ? ` (restart #${e.restartCount})` : 'reason' in e ? ` (${formatReason(e.reason)})` : '';
   console.log(`  [event] ${e.type} ${who}${detail}`);
 });

@@ -643,7 +643,8 @@ interface Clean {
 }
 
 function rebuild(s: unknown, depth: number, budget: DataBudget, seen: Set<unknown>): Error {
-  if (!looksSerializedError(s)) return new InvalidArgumentError('serialized error', `expected the output of serializeError, got ${preview(s)}`);
+  if (!looksSerializedError(s))
+    return new InvalidArgumentError('serialized error', `expected the output of serializeError, got ${preview(s)}`);
   seen.add(s);
   const c = clean(s as object, budget);
   const raw = ownData(s as object, 'cause');

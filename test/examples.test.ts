@@ -35,10 +35,14 @@ describe('examples', () => {
     expect(r.out).toContain('restarted');
   }, 40_000);
 
-  it.each(concepts)('examples/concepts/%s exits 0 on its own', async (file) => {
-    const r = await run([`examples/concepts/${file}`], 30_000);
-    expect(r.code, r.out).toBe(0);
-  }, 40_000);
+  it.each(concepts)(
+    'examples/concepts/%s exits 0 on its own',
+    async (file) => {
+      const r = await run([`examples/concepts/${file}`], 30_000);
+      expect(r.code, r.out).toBe(0);
+    },
+    40_000,
+  );
 
   it('the compute service demo serves, survives a thread crash and exits 0', async () => {
     const r = await run(['examples/compute-service/main.ts', '--demo'], 60_000);

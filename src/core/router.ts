@@ -362,7 +362,7 @@ export class Router {
       return;
     }
     const out = this.outbound;
-    if (out !== undefined && out.reachable(to)) out.exit(to, from, reason, viaLink);
+    if (out?.reachable(to)) out.exit(to, from, reason, viaLink);
   }
 
   /** Links `a` (a local process) and `b`. If `b` is not alive, `a` gets an exit signal 'noproc'. */
@@ -387,7 +387,7 @@ export class Router {
       return;
     }
     const out = this.outbound;
-    if (out !== undefined && out.reachable(to)) out.link(to, from);
+    if (out?.reachable(to)) out.link(to, from);
     else this.exitSignal(from, to, 'noproc', true);
   }
 
@@ -402,7 +402,7 @@ export class Router {
       return;
     }
     const out = this.outbound;
-    if (out !== undefined && out.reachable(to)) out.unlink(to, from);
+    if (out?.reachable(to)) out.unlink(to, from);
   }
 
   /** `watcher` (a local process, or the runtime's selfRef) monitors `target` under `m`. */
@@ -428,7 +428,7 @@ export class Router {
       return;
     }
     const out = this.outbound;
-    if (out !== undefined && out.reachable(target)) out.monitor(target, watcher, m);
+    if (out?.reachable(target)) out.monitor(target, watcher, m);
     else this.down({ ref: watcher, monitor: m }, target, 'noproc');
   }
 
@@ -439,7 +439,7 @@ export class Router {
       return;
     }
     const out = this.outbound;
-    if (out !== undefined && out.reachable(target)) out.demonitor(target, key);
+    if (out?.reachable(target)) out.demonitor(target, key);
   }
 
   /** Delivers a DOWN for monitor `w.monitor` on `ref`, which exited with `reason`. */
@@ -447,7 +447,7 @@ export class Router {
     const to = w.ref;
     if (!this.isLocal(to)) {
       const out = this.outbound;
-      if (out !== undefined && out.reachable(to)) out.down(to, w.monitor, ref, reason);
+      if (out?.reachable(to)) out.down(to, w.monitor, ref, reason);
       return;
     }
     if (to.id === 0) {

@@ -614,7 +614,8 @@ export class ThreadLinks implements Outbound {
     const what = viaLink ? 'EXIT_LINK' : 'EXIT';
     const problem = this.senderProblem(thread, sender, `${what} sender`) ?? reasonProblem(what, reason);
     if (problem !== undefined) return problem;
-    if (!this.hidden(thread, to, 'an exit signal')) this.rt.procs.get(to)?.exitSignal(copyRef(sender as AnyRef), decodeReason(reason), viaLink);
+    if (!this.hidden(thread, to, 'an exit signal'))
+      this.rt.procs.get(to)?.exitSignal(copyRef(sender as AnyRef), decodeReason(reason), viaLink);
     return undefined;
   }
 
@@ -652,7 +653,8 @@ export class ThreadLinks implements Outbound {
   private demonitorFrame(thread: number, to: number, key: unknown): string | undefined {
     const rt = this.rt;
     if (typeof key !== 'string' || key.length > MAX_MONITOR_KEY) return `DEMONITOR of key ${preview(key)}`;
-    if (!key.startsWith(`${rt.node}/${thread}/m`)) return `DEMONITOR of ${JSON.stringify(capString(key, 80))}, not a monitor of thread ${thread}`;
+    if (!key.startsWith(`${rt.node}/${thread}/m`))
+      return `DEMONITOR of ${JSON.stringify(capString(key, 80))}, not a monitor of thread ${thread}`;
     rt.router.demonitor(makeRef(rt.node, rt.thread, to), key);
     return undefined;
   }

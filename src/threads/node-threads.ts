@@ -427,7 +427,8 @@ export class NodeThreads {
         return undefined;
       case 'release':
         // Only the holder's own thread (or main) may release a name.
-        if (!this.onThread(c.ref, thread)) return `release: ${JSON.stringify(c.name)} is held by ${formatRef(c.ref)}, not a process of thread ${thread}`;
+        if (!this.onThread(c.ref, thread))
+          return `release: ${JSON.stringify(c.name)} is held by ${formatRef(c.ref)}, not a process of thread ${thread}`;
         this.rt.names.releaseFor(c.name, c.ref);
         return undefined;
       case 'event':
@@ -458,7 +459,10 @@ export class NodeThreads {
    */
   private claim(thread: number, c: Extract<Control, { op: 'claim' }>): void {
     const reply = (error: Error | undefined): void => {
-      this.links.control(thread, error === undefined ? { op: 'claim_reply', req: c.req } : { op: 'claim_reply', req: c.req, error: serializeError(error) });
+      this.links.control(
+        thread,
+        error === undefined ? { op: 'claim_reply', req: c.req } : { op: 'claim_reply', req: c.req, error: serializeError(error) },
+      );
     };
     const ref = c.ref;
     const noProcess = new NoProcessError(formatRef(ref));
@@ -630,7 +634,8 @@ export class NodeThreads {
     if (rec.verdict?.kind === 'hung') return threadReason(t, 'hung', `no heartbeat for ${rec.verdict.ms} ms; terminated by the watchdog`);
     if (rec.verdict?.kind === 'init_timeout')
       return threadReason(t, 'init_timeout', `subtree not started within initTimeout (${rec.verdict.ms} ms); terminated`);
-    if (rec.verdict?.kind === 'protocol_violation') return threadReason(t, 'protocol_violation', `sent a malformed frame: ${rec.verdict.detail}`);
+    if (rec.verdict?.kind === 'protocol_violation')
+      return threadReason(t, 'protocol_violation', `sent a malformed frame: ${rec.verdict.detail}`);
     if (rec.bootError !== undefined) return { error: rec.bootError };
     if (rec.rootReason !== undefined) return wasStopping ? 'shutdown' : rec.rootReason;
     if (wasStopping) return 'shutdown';

@@ -93,7 +93,11 @@ export function isWireRef(v: unknown): v is { node: string; thread: number; id: 
   if (!isPlainObject(v)) return false;
   const node = ownData(v, 'node');
   return (
-    typeof node === 'string' && node.length > 0 && node.length <= MAX_NODE_NAME && isWireId(ownData(v, 'thread')) && isWireId(ownData(v, 'id'))
+    typeof node === 'string' &&
+    node.length > 0 &&
+    node.length <= MAX_NODE_NAME &&
+    isWireId(ownData(v, 'thread')) &&
+    isWireId(ownData(v, 'id'))
   );
 }
 

@@ -56,7 +56,9 @@ describe('deserializeError over hostile codes', () => {
   });
 
   it('an own __proto__ key (as JSON.parse makes it) changes nothing', () => {
-    const s = JSON.parse('{"__spindleError":1,"name":"E","message":"m","__proto__":{"code":"ERR_NO_PROCESS"},"context":{"__proto__":{"polluted":1}}}');
+    const s = JSON.parse(
+      '{"__spindleError":1,"name":"E","message":"m","__proto__":{"code":"ERR_NO_PROCESS"},"context":{"__proto__":{"polluted":1}}}',
+    );
     const e = deserializeError(s);
     expect(e).not.toBeInstanceOf(NoProcessError);
     expect((e as { code?: unknown }).code).toBeUndefined();
@@ -145,7 +147,10 @@ describe('deserializeError over hostile codes', () => {
 
   it('is total over any serialized-looking record, with hostile keys and values (property)', () => {
     const codes = fc.oneof(fc.constantFrom<unknown>(...Object.values(ErrorCode), ...HOSTILE_KEYS), fc.anything());
-    const data = fc.oneof(fc.anything(), fc.dictionary(fc.constantFrom(...HOSTILE_KEYS, 'server', 'kind', 'reason', 'thread'), fc.anything()));
+    const data = fc.oneof(
+      fc.anything(),
+      fc.dictionary(fc.constantFrom(...HOSTILE_KEYS, 'server', 'kind', 'reason', 'thread'), fc.anything()),
+    );
     const serialized = fc.letrec((tie) => ({
       error: fc.record(
         {
@@ -303,10 +308,21 @@ describe('serializeError', () => {
 
 describe('decodeReason', () => {
   it('decodes what encodeReason makes, and turns a malformed reason into an abnormal exit, never into normal', () => {
-    for (const r of ['normal', 'shutdown', 'killed', 'noproc', { shutdown: { why: 1 } }] as const) expect(decodeReason(encodeReason(r))).toEqual(r);
+    for (const r of ['normal', 'shutdown', 'killed', 'noproc', { shutdown: { why: 1 } }] as const)
+      expect(decodeReason(encodeReason(r))).toEqual(r);
     const crash = decodeReason(encodeReason({ error: new NoProcessError('x') }));
     expect((crash as { error: unknown }).error).toBeInstanceOf(NoProcessError);
-    for (const bad of [42, 'Normal', null, undefined, [], {}, { error: 'not serialized' }, { error: { code: 'toString' } }, { toString: 'normal' }]) {
+    for (const bad of [
+      42,
+      'Normal',
+      null,
+      undefined,
+      [],
+      {},
+      { error: 'not serialized' },
+      { error: { code: 'toString' } },
+      { toString: 'normal' },
+    ]) {
       const r = decodeReason(bad);
       expect(exitReasonProblem(r)).toBeUndefined();
       expect((r as { error?: unknown }).error).toBeInstanceOf(InvalidArgumentError);
@@ -336,7 +352,13 @@ describe('decodeEvent', () => {
     const ev = decodeEvent(structuredClone({ type: 'crashed', ref, reason: encodeReason({ error: new Error('x') }), extra: 1 }));
     expect(ev?.type).toBe('crashed');
     expect((ev as { extra?: unknown }).extra).toBeUndefined();
-    for (const bad of [null, 'started', { type: 'toString', ref }, { type: 'started', ref: { node: 1 } }, { type: 'crashed', ref, reason: 'normal' }]) {
+    for (const bad of [
+      null,
+      'started',
+      { type: 'toString', ref },
+      { type: 'started', ref: { node: 1 } },
+      { type: 'crashed', ref, reason: 'normal' },
+    ]) {
       expect(decodeEvent(bad)).toBeUndefined();
     }
   });

@@ -138,8 +138,16 @@ describe('on the main thread, a malformed frame from a worker is a protocol viol
   // Each frame names, as its own, a process of another thread (main's root, say, or another
   // worker's process); the target was shown to the worker, so only the forged sender is wrong.
   const forged: [string, (target: number) => unknown[], RegExp][] = [
-    ['an EXIT from a main-thread process', (t) => [Tag.EXIT, t, ref(0, 1), 'killed'], /EXIT sender #Ref<.*\/0\/1> is not a process of thread 1/],
-    ['an EXIT_LINK from another worker’s process', (t) => [Tag.EXIT_LINK, t, ref(2, 1), killed], /EXIT_LINK sender .* is not a process of thread 1/],
+    [
+      'an EXIT from a main-thread process',
+      (t) => [Tag.EXIT, t, ref(0, 1), 'killed'],
+      /EXIT sender #Ref<.*\/0\/1> is not a process of thread 1/,
+    ],
+    [
+      'an EXIT_LINK from another worker’s process',
+      (t) => [Tag.EXIT_LINK, t, ref(2, 1), killed],
+      /EXIT_LINK sender .* is not a process of thread 1/,
+    ],
     ['an EXIT from another node', (t) => [Tag.EXIT, t, { node: 'other@host', thread: 1, id: 1 }, 'killed'], /is not a process of thread 1/],
     ['a LINK from another worker’s process', (t) => [Tag.LINK, t, ref(2, 1), 0], /LINK sender/],
     ['a MONITOR by a main-thread watcher', (t) => [Tag.MONITOR, t, ref(0, 1), { node: NODE, thread: 1, monitor: 1 }], /MONITOR watcher/],

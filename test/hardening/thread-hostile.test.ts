@@ -41,7 +41,8 @@ const hostileChild = (id: string, name: string, restart: ChildSpec['restart'] = 
   restart,
   thread: { module: HOSTILE, args: { name } },
 });
-const ask = <M extends HostileProtocol['call'][0]>(to: string | AnyRef, msg: M) => GenServer.call(to as unknown as Ref<HostileProtocol>, msg);
+const ask = <M extends HostileProtocol['call'][0]>(to: string | AnyRef, msg: M) =>
+  GenServer.call(to as unknown as Ref<HostileProtocol>, msg);
 const tell = (name: string, msg: HostileProtocol['cast']) => GenServer.cast(name as unknown as Ref<HostileProtocol>, msg);
 
 const idle: GenServerBehavior<null> = { init: () => null };
@@ -59,7 +60,13 @@ describe('hostile error codes and custom errors crossing from a worker', () => {
   afterAll(() => node?.shutdown(), BOOT_MS);
 
   /** The server `h` again, after a crash restarted it. */
-  const restarted = () => eventually(() => ask('h', { type: 'self' }), () => true, 10_000, 'h back');
+  const restarted = () =>
+    eventually(
+      () => ask('h', { type: 'self' }),
+      () => true,
+      10_000,
+      'h back',
+    );
 
   it.each(HOSTILE_CODES)('through a call reply: code %j; the caller gets ServerExitedError whose cause keeps the code', async (code) => {
     const e = (await failure(() => ask('h', { type: 'throwCode', code }))) as ServerExitedError;

@@ -14,7 +14,14 @@
  * await GenServer.stop(ref);
  * ```
  */
-import { InitFailedError, InitTimeoutError, InvalidArgumentError, NoProcessError, NotCloneableError, NotInProcessError } from '../../errors.js';
+import {
+  InitFailedError,
+  InitTimeoutError,
+  InvalidArgumentError,
+  NoProcessError,
+  NotCloneableError,
+  NotInProcessError,
+} from '../../errors.js';
 import type { ExitReason } from '../../core/exit-reason.js';
 import { exitReasonProblem } from '../../core/exit-reason.js';
 import type { OverflowPolicy, Proc } from '../../core/process.js';
@@ -201,11 +208,17 @@ const OVERFLOW: readonly OverflowPolicy[] = ['drop_new', 'reject', 'crash'];
 function mailboxOptions(options: StartOptions<unknown>): { max: number; overflow: OverflowPolicy } {
   const max = options.maxMailbox === undefined ? Number.POSITIVE_INFINITY : options.maxMailbox;
   if (max !== Number.POSITIVE_INFINITY && !(typeof max === 'number' && Number.isInteger(max) && max >= 1)) {
-    throw new InvalidArgumentError('maxMailbox', `expected an integer >= 1 or Infinity, got ${typeof max === 'number' ? String(max) : typeof max}`);
+    throw new InvalidArgumentError(
+      'maxMailbox',
+      `expected an integer >= 1 or Infinity, got ${typeof max === 'number' ? String(max) : typeof max}`,
+    );
   }
   const overflow = options.overflow === undefined ? 'drop_new' : options.overflow;
   if (!OVERFLOW.includes(overflow)) {
-    throw new InvalidArgumentError('overflow', `expected 'drop_new', 'reject' or 'crash', got ${typeof overflow === 'string' ? JSON.stringify(overflow) : typeof overflow}`);
+    throw new InvalidArgumentError(
+      'overflow',
+      `expected 'drop_new', 'reject' or 'crash', got ${typeof overflow === 'string' ? JSON.stringify(overflow) : typeof overflow}`,
+    );
   }
   return { max, overflow };
 }
