@@ -49,6 +49,8 @@ export const ErrorCode = {
   TASK_FAILED: 'ERR_TASK_FAILED',
   TASK_TIMEOUT: 'ERR_TASK_TIMEOUT',
   TASK_ABORTED: 'ERR_TASK_ABORTED',
+  TASK_EXITED: 'ERR_TASK_EXITED',
+  TASK_AWAITED: 'ERR_TASK_AWAITED',
   RUNTIME_CLOSED: 'ERR_RUNTIME_CLOSED',
   MAILBOX_FULL: 'ERR_MAILBOX_FULL',
   MAILBOX_OVERFLOW: 'ERR_MAILBOX_OVERFLOW',
@@ -438,6 +440,39 @@ export class TaskAbortedError extends SpindleError {
 }
 
 /**
+ * An Elixir-style task (`Task.async`, `Task.Supervisor.async…`) exited without a result:
+ * `reason` is its exit reason. When its function threw, `cause` is the thrown value.
+ */
+export class TaskExitedError extends SpindleError {
+  override name = 'TaskExitedError';
+  static is(e: unknown): e is TaskExitedError {
+    return SpindleError.hasCode(e, ErrorCode.TASK_EXITED);
+  }
+  constructor(
+    readonly task: string,
+    readonly reason: ExitReason,
+  ) {
+    super(
+      ErrorCode.TASK_EXITED,
+      `task ${task} exited with reason ${formatReason(reason)}`,
+      { task, reason: formatReason(reason) },
+      typeof reason === 'object' && reason !== null && 'error' in reason ? reason.error : undefined,
+    );
+  }
+}
+
+/** A task's result was already taken (`Task.await`, `Task.yield` or `Task.shutdown`) or is being waited for. */
+export class TaskAlreadyAwaitedError extends SpindleError {
+  override name = 'TaskAlreadyAwaitedError';
+  static is(e: unknown): e is TaskAlreadyAwaitedError {
+    return SpindleError.hasCode(e, ErrorCode.TASK_AWAITED);
+  }
+  constructor(readonly task: string) {
+    super(ErrorCode.TASK_AWAITED, `task ${task} was already awaited, or is being awaited: a task's result is delivered once`, { task });
+  }
+}
+
+/**
  * A call (or, under the `reject` policy, a same-thread cast or send) found the target's
  * bounded mailbox full (`StartOptions.maxMailbox`). Nothing was queued.
  */
@@ -740,6 +775,8 @@ const REBUILDERS = new Map<string, Rebuilder>([
       new ThreadExitError(num(c, 'thread'), threadExitKind(ctx(c, 'kind')), str(c, 'detail'), cause).withLostCasts(num(c, 'lostCasts')),
   ],
   [ErrorCode.TASK_FAILED, (c, cause) => withMessage(new TaskFailedError(str(c, 'task'), cause), c.message)],
+  [ErrorCode.TASK_EXITED, (c, cause) => withMessage(new TaskExitedError(str(c, 'task'), reasonOf(c, cause)), c.message)],
+  [ErrorCode.TASK_AWAITED, (c) => new TaskAlreadyAwaitedError(str(c, 'task'))],
 ]);
 
 /** The context field `k` (own fields only: `toString` or `__proto__` read as absent). */

@@ -31,12 +31,15 @@ export type { ChildInfo, ChildCounts } from './behaviours/supervisor/server.js';
 export { Registry, KeyedRegistry } from './behaviours/registry.js';
 export type {
   RegistryEntry,
+  KeyedEntry,
   KeyedRegistryOptions,
+  ViaName,
 } from './behaviours/registry.js';
 export { Agent } from './behaviours/agent.js';
 export type { AgentRef, AgentStartOptions } from './behaviours/agent.js';
 export { Process } from './behaviours/process.js';
 export type { ProcessInfo, ThreadStats } from './core/process-info.js';
+export type { SupervisionNode } from './behaviours/introspection.js';
 export type { OverflowPolicy } from './core/process.js';
 export type { Ref, AnyRef, MonitorRef } from './core/ref.js';
 export { sameRef, formatRef, isRef } from './core/ref.js';
@@ -46,6 +49,7 @@ export type {
   CastMsg,
   InfoMsg,
   ReplyOf,
+  Name,
 } from './core/protocol.js';
 export type { ExitReason } from './core/exit-reason.js';
 export { isNormalExit, isErrorExit, formatReason } from './core/exit-reason.js';
@@ -56,7 +60,7 @@ export {
   withRuntime,
   setDefaultRuntime,
 } from './core/runtime.js';
-export type { Clock } from './core/clock.js';
+export type { Clock, TimerHandle } from './core/clock.js';
 export { realClock } from './core/clock.js';
 export type {
   Logger,
@@ -70,7 +74,12 @@ import type { LifecycleListener } from './core/events.js';
 import { currentRuntime as rtNow } from './core/runtime.js';
 import { checkFunction } from './core/validate.js';
 
-/** Subscribes to lifecycle events (started, crashed, terminated, restarted) of the current runtime. */
+/**
+ * Subscribes to lifecycle events (started, crashed, terminated, restarted) of the current
+ * runtime, including those of its thread subtrees; returns the unsubscribe function. Throws
+ * `InvalidArgumentError` when `listener` is not a function. OTP's nearest: SASL progress and
+ * crash reports, or a `logger` handler.
+ */
 export function onLifecycle(listener: LifecycleListener): () => void {
   checkFunction('listener passed to onLifecycle', listener);
   return rtNow().onLifecycle(listener);
@@ -86,3 +95,12 @@ export type { RunningApplication, ApplicationOptions } from './threads/applicati
 export type { SendOptions } from './behaviours/gen-server/gen-server.js';
 export { Task, TaskPool } from './threads/task.js';
 export type { TaskPoolOptions, TaskRunOptions, TaskCloseOptions, TaskPoolStats, JobFn } from './threads/task.js';
+export { TaskHandle } from './behaviours/task-process.js';
+export type {
+  TaskResult,
+  TaskStreamResult,
+  TaskFn,
+  TaskSupervisorRef,
+  TaskSupervisorOptions,
+  AsyncStreamOptions,
+} from './behaviours/task-process.js';

@@ -24,16 +24,19 @@ export class VirtualClock implements Clock {
   private nextId = 1;
   private timers: VTimer[] = [];
 
+  /** Virtual milliseconds since the clock was made (starts at 0). */
   now(): number {
     return this.t;
   }
 
+  /** Schedules `fn` at `now() + ms` (negative `ms` counts as 0); it runs during {@link VirtualClock.advance}. */
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timer: VTimer = { id: this.nextId++, at: this.t + Math.max(0, ms), fn };
     this.timers.push(timer);
     return timer.id;
   }
 
+  /** Cancels a pending timer; an unknown handle is ignored. */
   clearTimeout(handle: TimerHandle): void {
     this.timers = this.timers.filter((x) => x.id !== handle);
   }
@@ -61,7 +64,7 @@ export class VirtualClock implements Clock {
   }
 }
 
-/** Lets queued microtasks and immediates run (a few rounds). */
+/** Lets queued microtasks and immediates run: `rounds` (default 5) turns of `setImmediate`. */
 export async function flush(rounds = 5): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
 }
@@ -88,7 +91,10 @@ export function freshRuntime(options: FreshRuntimeOptions = {}): { rt: Runtime; 
   };
 }
 
-/** Waits until `cond()` is true, checking after each event-loop turn; rejects after `timeoutMs` real ms. */
+/**
+ * Waits until `cond()` is true, checking every millisecond of real time; rejects with an
+ * `Error` naming `what` after `timeoutMs` real ms (default 5000).
+ */
 export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const start = Date.now();
   while (!cond()) {

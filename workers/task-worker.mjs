@@ -21,9 +21,15 @@ function load(url) {
   if (p === undefined) {
     p = (async () => {
       if (TS_MODULE.test(new URL(url).pathname)) {
-        tsx ??= import('tsx/esm/api').then(({ register }) => {
-          register();
-        });
+        tsx ??= import('tsx/esm/api').then(
+          ({ register }) => {
+            register();
+          },
+          (e) => {
+            tsx = undefined;
+            throw tsxMissing(url, e);
+          },
+        );
         await tsx;
       }
       const ns = await import(url);
@@ -35,6 +41,26 @@ function load(url) {
     p.catch(() => loading.delete(url));
   }
   return p;
+}
+
+/**
+ * tsx is an optional peer dependency: without it, a TypeScript job module cannot load. The
+ * job fails with Spindle's InvalidArgumentError (serialized; the main thread rebuilds it as the
+ * cause of the TaskFailedError) naming the module and the fix.
+ * @param {string} url
+ * @param {unknown} e
+ */
+function tsxMissing(url, e) {
+  const problem =
+    `${url} is TypeScript, and loading it in a worker thread needs the tsx package, which could not be loaded ` +
+    `(${e instanceof Error ? e.message.split('\n')[0] : String(e)}); install it (npm i -D tsx) or run compiled .js`;
+  return {
+    __spindleError: 1,
+    code: 'ERR_INVALID_ARGUMENT',
+    name: 'InvalidArgumentError',
+    message: `invalid module: ${problem}`,
+    context: { argument: 'module', problem },
+  };
 }
 
 // The same rule as serializeError in src/errors.ts (this plain .mjs cannot import it):

@@ -1,6 +1,7 @@
 /**
  * Registry: node-wide unique names for processes, released automatically when the process
- * exits; and keyed registries (unique or duplicate keys) for lookup and pub/sub.
+ * exits; keyed registries (unique or duplicate keys) for lookup, pub/sub, glob queries and
+ * per-entry metadata; and `{ via: registry, key }` names.
  *
  *   npx tsx examples/concepts/registry.ts
  */
@@ -20,7 +21,7 @@ console.log(await GenServer.call('echo', 'ping')); // pong from echo
 // 2. Or register a running process. register is async: await it.
 const other = await GenServer.start(echo, { args: 'other' });
 await Registry.register('backup', other);
-console.log('whereis backup ->', Registry.whereis('backup') !== undefined, '| names:', Registry.registered().join(', '));
+console.log('isRegistered backup ->', Registry.isRegistered('backup'), '| names:', Registry.getNames().join(', '));
 
 // 3. A name has one holder at a time.
 try {
@@ -67,3 +68,23 @@ console.log(
   'after alice stops ->',
   topics.lookup('news').map((e) => e.value),
 ); // [ 'bob' ]
+
+// 7. Keys as paths: match globs over keys (* within a segment, ** across), and each entry's
+//    value is its metadata.
+const sessions = Registry.create<{ lastSeen: number }>({ keys: 'unique' });
+const s1 = await GenServer.start(echo, { args: 's1' });
+const s2 = await GenServer.start(echo, { args: 's2' });
+sessions.register('user/1/web', s1, { lastSeen: 0 });
+sessions.register('user/2/app', s2, { lastSeen: 0 });
+sessions.updateMetadata('user/1/web', s1, (m) => ({ lastSeen: m.lastSeen + 1 }));
+const web = sessions.match('user/*/web').map((e) => `${e.key} ${JSON.stringify(e.value)}`);
+console.log('match user/*/web ->', web); // [ 'user/1/web {"lastSeen":1}' ]
+console.log('match user/** ->', sessions.match('user/**').length, '| keys:', sessions.keys().join(', '));
+
+// 8. Elixir's {:via, Registry, {reg, key}}: name a process through a unique keyed registry.
+const byKey = { via: sessions, key: 'echo/main' };
+await GenServer.start(echo, { name: byKey, args: 'via' });
+console.log(await GenServer.call(byKey, 'ping')); // pong from via
+await GenServer.stop(byKey); // the entry goes with the process
+console.log('after stop ->', sessions.countForKey('echo/main')); // 0
+sessions.close(); // drops every entry; later calls throw RuntimeClosedError

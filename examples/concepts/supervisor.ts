@@ -83,6 +83,12 @@ const pool = await Supervisor.start({
 const a = await Supervisor.startChild(pool, 'conn-a');
 await Supervisor.startChild(pool, 'conn-b');
 console.log('pool ->', (await Supervisor.getChildren(pool)).map((c) => c.id).join(', '), '| a is', await GenServer.call(a, 'whoami'));
+console.log('getChild(pool, a) ->', (await Supervisor.getChild(pool, a)).id); // conn#1 (a dynamic child is found by ref)
+try {
+  await Supervisor.startChild(pool, spec('not-a-template')); // a spec: refused, as in OTP
+} catch (e) {
+  console.log('startChild(pool, spec) ->', SpindleError.hasCode(e, ErrorCode.INVALID_ARGUMENT) ? 'InvalidArgumentError' : e);
+}
 
 // Restart intensity: more than maxRestarts within withinMs and the supervisor gives up.
 const fragile = await Supervisor.start({ restartIntensity: { maxRestarts: 1, withinMs: 1000 }, children: [spec('flaky')] });
@@ -90,5 +96,6 @@ const gaveUp = Process.awaitExit(fragile);
 await poke(fragile, 'flaky', 'crash'); // restart 1: allowed
 await poke(fragile, 'flaky', 'crash'); // restart 2 within 1 s: too many
 console.log('intensity ->', formatReason(await gaveUp)); // { shutdown: reached_max_restart_intensity }
+console.log('isRunning(fragile) ->', Supervisor.isRunning(fragile)); // false
 
 for (const sup of [pool, jobs, app]) await Supervisor.stop(sup);

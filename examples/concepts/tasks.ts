@@ -1,12 +1,23 @@
 /**
- * Task: stateless CPU jobs on a pool of worker threads. A job is an exported function of a
- * module, run by path and export name; arguments and result are structured-cloned. This file
- * is both the job module (its exports) and the program (the main-thread part at the bottom).
+ * Task, both kinds. Elixir-style tasks (`Task.async`/`await`, `Task.Supervisor`) are
+ * processes on this thread, for concurrent I/O; pool jobs (`Task.run`) run a module's export
+ * on worker threads, for CPU work. This file is both the job module (its exports) and the
+ * program (the main-thread part at the bottom).
  *
  *   npx tsx examples/concepts/tasks.ts
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread } from 'node:worker_threads';
-import { RuntimeClosedError, Task, TaskFailedError, TaskTimeoutError } from '../../src/index.js';
+import {
+  formatReason,
+  GenServer,
+  Process,
+  RuntimeClosedError,
+  Task,
+  TaskExitedError,
+  TaskFailedError,
+  TaskTimeoutError,
+} from '../../src/index.js';
 
 // ---- Jobs: plain exported functions. They run on pool threads, one call at a time per thread.
 
@@ -40,6 +51,62 @@ export function spinForever(): never {
 
 // ---- The program. Pool threads import this file for the jobs above, so it runs only on main.
 if (isMainThread) {
+  // ==== Part 1: Elixir-style tasks: processes on this thread, for concurrency and I/O.
+
+  /** Stands for an I/O call (an HTTP request, a query). */
+  const fetchUser = async (id: number) => {
+    await sleep(20);
+    return { id, name: `user-${id}` };
+  };
+
+  // 1. Task.async starts the function in its own process; Task.await takes its result.
+  //    The two lookups run at the same time.
+  const a = Task.async(() => fetchUser(1));
+  const b = Task.async(() => fetchUser(2));
+  console.log('users:', await Task.await(a), await Task.await(b));
+
+  // 2. A task that throws: await rejects with TaskExitedError, the thrown error as cause.
+  //    (Started outside any process, it is linked to nothing; the crash report is expected.)
+  try {
+    await Task.await(Task.async(() => fetchUser(3).then(() => Promise.reject(new Error('user 3 is gone')))));
+  } catch (e) {
+    if (e instanceof TaskExitedError) console.log(`${e.code}: cause ${(e.cause as Error).message}`);
+  }
+
+  // 3. Task.yield polls without giving up; Task.shutdown stops a task (its signal aborts).
+  const slow = Task.async((signal) => sleep(60_000, 'late', { signal }).catch(() => 'aborted'));
+  console.log('yield after 10 ms:', await Task.yield(slow, 10)); // undefined: still running
+  console.log('shutdown:', await Task.shutdown(slow)); // undefined: it had not finished
+
+  // 4. Inside a process, Task.async links the task to it: a crash takes the caller down.
+  const caller = await GenServer.start<null, { cast: 'go' }>({
+    init: () => null,
+    handleCast: (_msg, s) => {
+      Task.async(() => {
+        throw new Error('linked crash');
+      });
+      return s;
+    },
+  });
+  const callerExit = Process.awaitExit(caller);
+  GenServer.cast(caller, 'go');
+  console.log('the caller exited with', formatReason(await callerExit));
+
+  // 5. A Task.Supervisor: asyncNolink keeps a crash away from the caller; asyncStream maps
+  //    items through tasks, at most maxConcurrency at once, results in item order.
+  const tasks = await Task.Supervisor.start();
+  const nolink = await Task.Supervisor.asyncNolink(tasks, () => {
+    throw new Error('contained');
+  });
+  const outcome = await Task.yield(nolink); // { exit: { error } }; the caller lives on
+  console.log('asyncNolink:', outcome !== undefined && 'exit' in outcome ? formatReason(outcome.exit) : outcome);
+  const users = Task.Supervisor.asyncStream(tasks, [1, 2, 3, 4], fetchUser, { maxConcurrency: 2 });
+  for await (const r of users) {
+    console.log('stream:', r); // { ok: { id, name } }, in item order
+  }
+  await Task.Supervisor.stop(tasks);
+
+  // ==== Part 2: pool jobs: CPU work on worker threads.
   const self = import.meta.url; // this module, as the jobs' module
 
   // 1. One job on the default pool (started on first use, one thread per core). The type

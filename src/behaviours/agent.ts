@@ -52,8 +52,19 @@ export interface AgentStartOptions {
   initTimeout?: number;
 }
 
+/**
+ * State behind a process, read and changed with functions: Elixir's `Agent`. The functions
+ * run inside the agent process, one at a time, so an agent lives on one thread.
+ */
 export const Agent = {
-  /** Starts an agent whose state is `initial()`. */
+  /**
+   * Starts an agent whose state is `initial()` (awaited when it returns a promise). Elixir's
+   * `Agent.start/2`.
+   *
+   * Options: `name` registers it; `initTimeout` bounds an async `initial` (default 5000 ms).
+   * Rejects with `InvalidArgumentError` (not a function, bad options), `InitFailedError`
+   * (`initial` threw; `cause` is the error), `InitTimeoutError` or `AlreadyRegisteredError`.
+   */
   start<S>(initial: () => S | Promise<S>, options: AgentStartOptions = {}): Promise<AgentRef<S>> {
     const bad = fnProblem(initial, 'initial');
     if (bad !== undefined) return Promise.reject(bad);
@@ -62,31 +73,49 @@ export const Agent = {
     const { name, initTimeout } = options;
     return GenServer.start(server, { name, initTimeout, args: initial }) as Promise<AgentRef<S>>;
   },
-  /** Reads `fn(state)`. */
+  /**
+   * Resolves with `fn(state)`, run inside the agent (Elixir's `Agent.get/3`). `options.timeout`
+   * defaults to 5000 ms. Rejects with `CallTimeoutError`, `NoProcessError` (not alive),
+   * `ServerExitedError` (`fn` threw: the agent crashes, and `cause` is the error) or
+   * `InvalidArgumentError` (`fn` is not a function).
+   */
   get<S, R>(agent: AgentRef<S>, fn: (state: S) => R, options?: CallOptions): Promise<R> {
     const bad = fnProblem(fn, 'fn');
     if (bad !== undefined) return Promise.reject(bad);
     return GenServer.call(agent, { op: 'get', fn: fn as Fn }, options) as Promise<R>;
   },
-  /** Replaces the state with `fn(state)` and waits until done. */
+  /**
+   * Replaces the state with `fn(state)` and resolves once done (Elixir's `Agent.update/3`).
+   * Timeout and errors as {@link Agent.get}.
+   */
   async update<S>(agent: AgentRef<S>, fn: (state: S) => S, options?: CallOptions): Promise<void> {
     const bad = fnProblem(fn, 'fn');
     if (bad !== undefined) throw bad;
     await GenServer.call(agent, { op: 'update', fn: fn as Fn }, options);
   },
-  /** `fn` returns `[reply, newState]`; resolves with the reply. */
+  /**
+   * Runs `fn(state)`, which returns `[reply, newState]`: the state becomes `newState` and the
+   * call resolves with `reply` (Elixir's `Agent.get_and_update/3`). Timeout and errors as
+   * {@link Agent.get}.
+   */
   getAndUpdate<S, R>(agent: AgentRef<S>, fn: (state: S) => [R, S], options?: CallOptions): Promise<R> {
     const bad = fnProblem(fn, 'fn');
     if (bad !== undefined) return Promise.reject(bad);
     return GenServer.call(agent, { op: 'getAndUpdate', fn: fn as Fn }, options) as Promise<R>;
   },
-  /** Replaces the state with `fn(state)` without waiting. */
+  /**
+   * Replaces the state with `fn(state)` without waiting (Elixir's `Agent.cast/2`); dropped
+   * when the agent is not alive. Throws `InvalidArgumentError` when `fn` is not a function.
+   */
   cast<S>(agent: AgentRef<S>, fn: (state: S) => S): void {
     const bad = fnProblem(fn, 'fn');
     if (bad !== undefined) throw bad;
     GenServer.cast(agent, { op: 'update', fn: fn as Fn });
   },
-  /** Stops the agent. */
+  /**
+   * Stops the agent with `reason` (default `'normal'`) and resolves once it has exited
+   * (Elixir's `Agent.stop/3`). Rejects with `NoProcessError` when it is not alive.
+   */
   stop(agent: AgentRef<unknown>, reason: 'normal' | 'shutdown' = 'normal'): Promise<void> {
     return GenServer.stop(agent, reason);
   },

@@ -13,6 +13,7 @@ import type { InfoRequest, ProcessInfo } from '../core/process-info.js';
 import { processInfo } from '../core/process-info.js';
 import { currentRuntime } from '../core/runtime.js';
 import { checkFunction, describeValue, isMonitorRef } from '../core/validate.js';
+import { list } from './introspection.js';
 
 function me(fn: string): Proc {
   const p = currentRuntime().current;
@@ -129,7 +130,7 @@ function alive(ref: AnyRef): boolean {
 
 /**
  * A snapshot of a process (status, mailbox length and bound, messages handled and dropped,
- * links, monitors, name, thread), read where the process runs: at once for this thread, by a
+ * links, monitors, names, parent, its thread's heap use, thread), read where the process runs: at once for this thread, by a
  * system call for another thread. Resolves with undefined when the process is not alive (as
  * Elixir's `Process.info/1` returns nil). A process on an unreachable thread is not alive.
  */
@@ -149,7 +150,7 @@ function info(ref: AnyRef): Promise<ProcessInfo | undefined> {
   );
 }
 
-/** Process-level operations: links, monitors, exits. */
+/** Process-level operations: links, monitors, exits, introspection (`info`, `list`). */
 export const Process = {
   self,
   link,
@@ -162,4 +163,5 @@ export const Process = {
   awaitExit,
   alive,
   info,
+  list,
 } as const;

@@ -16,6 +16,7 @@ export interface Clock {
    * number >= 0, or `Infinity` for a timer that never fires. Long delays are not clamped.
    */
   setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer from {@link Clock.setTimeout}; a fired or unknown handle is ignored. */
   clearTimeout(handle: TimerHandle): void;
 }
 

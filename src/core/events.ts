@@ -2,6 +2,7 @@
  * Lifecycle events and the logger hook. The runtime never writes to the console directly:
  * crash and supervisor reports go to a {@link Logger}; lifecycle changes go to subscribers.
  */
+import { fileURLToPath } from 'node:url';
 import type { ExitReason } from './exit-reason.js';
 import { formatReason, isErrorExit } from './exit-reason.js';
 import type { AnyRef } from './ref.js';
@@ -94,11 +95,54 @@ export class EventBus {
   }
 }
 
-/** The crash report line for a process exit. */
+/** Spindle's own sources (src/ or dist/src/): frames from here are the runtime's, not the user's. */
+const ownSources = ((): string | undefined => {
+  try {
+    return fileURLToPath(new URL('..', import.meta.url));
+  } catch {
+    return undefined;
+  }
+})();
+
+/** How many stack frames a crash report shows. */
+const REPORT_FRAMES = 3;
+
+/** True for a stack frame of Node's internals or of Spindle itself. */
+function internalFrame(line: string): boolean {
+  return /\(node:|at node:/.test(line) || (ownSources !== undefined && line.includes(ownSources));
+}
+
+/**
+ * The error whose stack shows where the crash began: the innermost `cause` with a stack. A
+ * thread's death is reported as a ThreadExitError made by the runtime; its `cause` is the
+ * error thrown on the thread, with the throw site in its stack.
+ */
+function throwSite(error: Error): Error {
+  let site = error;
+  const seen = new Set<unknown>([error]);
+  for (let e: unknown = error.cause; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    if (typeof e.stack === 'string' && e.stack.includes('\n')) site = e;
+  }
+  return site;
+}
+
+/**
+ * The crash report for a process exit: one line with the reason, then (for an `Error`) the
+ * stack of the throw site, user frames first. Spindle's own frames and Node's are left out
+ * when the stack has any other frame, so the report leads with the code that threw.
+ */
 export function crashReport(ref: AnyRef, name: string | undefined, reason: ExitReason): string {
   const who = name === undefined ? formatRef(ref) : `${formatRef(ref)} (${name})`;
-  if (isErrorExit(reason) && reason.error instanceof Error && reason.error.stack) {
-    return `process ${who} crashed: ${formatReason(reason)}\n${reason.error.stack.split('\n').slice(1, 4).join('\n')}`;
+  if (isErrorExit(reason) && reason.error instanceof Error) {
+    const head = `process ${who} crashed: ${formatReason(reason)}`;
+    const site = throwSite(reason.error);
+    const frames = typeof site.stack === 'string' ? site.stack.split('\n').filter((l) => /^\s+at /.test(l)) : [];
+    if (frames.length === 0) return head;
+    const user = frames.filter((l) => !internalFrame(l));
+    const shown = (user.length > 0 ? user : frames).slice(0, REPORT_FRAMES);
+    const from = site === reason.error ? '' : `\n  caused by ${site.name}: ${site.message}`;
+    return `${head}${from}\n${shown.join('\n')}`;
   }
   return `process ${who} exited: ${formatReason(reason)}`;
 }

@@ -1,5 +1,5 @@
 /**
- * Exit reasons are data, not errors (DESIGN.md §3). They cross threads and nodes as plain
+ * Exit reasons are data, not errors. They cross threads and nodes as plain
  * values; `{ error }` carries the original thrown value (serialised when it crosses).
  */
 

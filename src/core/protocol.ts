@@ -66,3 +66,17 @@ export type CastMsg<P extends Protocol> = 'cast' extends keyof P ? P['cast'] : n
 
 /** User messages accepted by `send` / `handleInfo`. */
 export type InfoMsg<P extends Protocol> = 'info' extends keyof P ? P['info'] : unknown;
+
+declare const nameProtocol: unique symbol;
+
+/**
+ * A registered name that carries the protocol of the process registered under it, made by
+ * `GenServer.name<P>('counter')`. At run time it is the plain string: it works with every API
+ * that takes a name (`Registry.*`, `GenServer.start`'s `name` option) and crosses threads
+ * unchanged. At compile time `GenServer.call(name, msg)` checks `msg` and infers the reply, as
+ * for a `Ref<P>`. A plain `string` is a `Name` of the untyped `Protocol`.
+ */
+export type Name<P extends Protocol = Protocol> = string & {
+  /** Phantom: never present at run time. */
+  readonly [nameProtocol]?: P;
+};

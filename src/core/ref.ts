@@ -89,8 +89,11 @@ function describe(v: unknown): string {
 
 /** Identifies one monitor: the id is unique within the monitoring thread. */
 export interface MonitorRef {
+  /** Node of the monitoring process. */
   readonly node: string;
+  /** Thread of the monitoring process. */
   readonly thread: number;
+  /** The monitor's number, unique within that thread. */
   readonly monitor: number;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The one router (DESIGN.md §2). Every message and signal — call, cast, info, reply, link,
+ * The one router (docs/architecture.md). Every message and signal — call, cast, info, reply, link,
  * unlink, monitor, demonitor, exit, down — goes through here, and this is the only place that
  * decides: same thread → the process; other thread or node → the {@link Outbound} installed
  * by the threads/cluster layer. So every feature works the same at all three distances.
@@ -8,16 +8,16 @@ import { InvalidArgumentError, MailboxFullError, NoProcessError, NotCloneableErr
 import { findUncloneable } from '../transport/cloneable.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Proc } from './process.js';
-import { isInfoRequest, isStatsRequest, processInfo } from './process-info.js';
+import { committedState, isGetStateRequest, isInfoRequest, isListRequest, isStatsRequest, processInfo, processList } from './process-info.js';
 import { Admit, CALL, type CAST, INFO, Status } from './process.js';
 import type { AnyRef, MonitorRef } from './ref.js';
-import { formatRef, monitorKey, refKey } from './ref.js';
+import { formatRef, makeRef, monitorKey, refKey } from './ref.js';
 import type { From, RemoteFrom, Runtime } from './runtime.js';
 import { LocalFrom } from './runtime.js';
 
 /**
  * The path to processes outside this thread. Implementations only encode and forward
- * (DESIGN.md: transports only adapt); every decision stays in the router.
+ * (transports only adapt); every decision stays in the router.
  */
 export interface Outbound {
   /** A call/cast/info for a process elsewhere. `from` is set for calls. Throws if `msg` cannot cross. */
@@ -188,7 +188,12 @@ export class Router {
           return;
         }
         if (p === rt.current) {
-          // OTP's calling_self: the reply could only come from this very handler.
+          // OTP's calling_self: the reply could only come from this very handler. Only the
+          // synchronous part of a handler is known here (rt.current); after an `await` the
+          // caller is unknown, and a call to a busy process is an ordinary queued call, so a
+          // self-call there times out. Telling them apart would need AsyncLocalStorage, which
+          // costs every promise on the thread (measured: local calls ~2.5x slower on Node 20).
+          // The one rule is documented in docs/concepts/genserver.md, "Pitfalls".
           reject(new InvalidArgumentError('call target', `${formatRef(to)} called itself; it would wait on its own mailbox`));
           return;
         }
@@ -333,11 +338,8 @@ export class Router {
   deliverRemoteCall(to: AnyRef, msg: unknown, from: RemoteFrom, src = -1): void {
     const rt = this.rt;
     if (to.id === 0) {
-      // A system call to this thread's runtime itself (introspection).
       if (src >= 0) rt.handledFrom(src, false);
-      if (isInfoRequest(msg)) this.reply(from, processInfo(rt.procs.get(msg.id)));
-      else if (isStatsRequest(msg)) this.reply(from, rt.threadStats());
-      else this.replyError(from, new InvalidArgumentError('system call', 'unknown request to a runtime'));
+      this.systemCall(msg, from);
       return;
     }
     const p = rt.procs.get(to.id);
@@ -353,6 +355,29 @@ export class Router {
     }
     if (src >= 0) p.enqueueFrom(src, CALL, msg, from);
     else p.enqueue(CALL, msg, from);
+  }
+
+  /**
+   * A system call to this thread's runtime itself (process id 0; introspection), answered at
+   * once. `shown`, when set, is the set of local process ids the caller may see: a list then
+   * holds only those (the threads layer checks the requests that name one process).
+   */
+  systemCall(msg: unknown, from: From, shown?: { has(id: number): boolean }): void {
+    const rt = this.rt;
+    if (isInfoRequest(msg)) this.reply(from, processInfo(rt.procs.get(msg.id)));
+    else if (isStatsRequest(msg)) this.reply(from, rt.threadStats());
+    else if (isListRequest(msg)) this.reply(from, processList(rt.procs.values(), shown));
+    else if (isGetStateRequest(msg)) {
+      const ref = makeRef(rt.node, rt.thread, msg.id);
+      let state: unknown;
+      try {
+        state = committedState(rt.procs.get(msg.id), ref, true);
+      } catch (e) {
+        this.replyError(from, e);
+        return;
+      }
+      this.reply(from, state);
+    } else this.replyError(from, new InvalidArgumentError('system call', 'unknown request to a runtime'));
   }
 
   /** Sends an exit signal from `from` to `to`. */

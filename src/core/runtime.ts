@@ -153,20 +153,40 @@ export interface RemoteFrom {
 /** The reply handle a `handleCall` receives. Opaque to users; pass it to `GenServer.reply`. */
 export type From = LocalFrom | RemoteFrom;
 
+/**
+ * A set of processes with its scheduler, name table, clock and logger: one per thread, like a
+ * BEAM node's process table. API calls act on the {@link currentRuntime}; most programs never
+ * make one, and tests make a fresh one each (`freshRuntime` in `spindle/testing`).
+ *
+ * `new Runtime(options)` takes {@link RuntimeOptions} (defaults there) and throws
+ * `InvalidArgumentError` naming the first bad option.
+ */
 export class Runtime {
+  /** Node name (`options.node`, default `nonode@nohost`); part of every ref. */
   readonly node: string;
+  /** Thread number: 0 is the main thread. */
   readonly thread: number;
+  /** The time source every timer and timeout of this runtime uses. */
   readonly clock: Clock;
+  /** Where crash and supervisor reports go (replaceable at any time). */
   logger: Logger;
+  /** @internal */
   readonly events = new EventBus();
+  /** @internal */
   readonly procs = new Map<number, Proc>();
+  /** @internal */
   readonly names = new NameTable();
+  /** @internal */
   readonly router: Router;
+  /** @internal */
   readonly deadlines: Deadlines;
+  /** {@link RuntimeOptions.drainBudget}: messages a process handles before yielding. */
   readonly drainBudget: number;
+  /** {@link RuntimeOptions.sliceMs}: milliseconds a process drains before yielding. */
   readonly sliceMs: number;
+  /** {@link RuntimeOptions.strictMessages}: same-thread messages are cloned. */
   readonly strictMessages: boolean;
-  /** The process whose callback is running (synchronous part only). */
+  /** The process whose callback is running (synchronous part only). @internal */
   current: Proc | undefined;
   /**
    * Observable counters: casts to dead processes or refused by a full mailbox or busy channel
@@ -174,25 +194,27 @@ export class Runtime {
    * and casts sent to a thread that died before handling them (`lostInFlight`).
    */
   readonly stats = { droppedCasts: 0, droppedOnExit: 0, lostInFlight: 0 };
+  /** {@link RuntimeOptions.maxInFlight}: the bound on unhandled messages to one other thread. */
   readonly maxInFlight: number;
-  /** Handled counts per peer thread (see {@link HandledCounts}); acks go out after each drain run. */
+  /** Handled counts per peer thread (see {@link HandledCounts}); acks go out after each drain run. @internal */
   readonly handled: HandledCounts = { casts: [], frames: [], dirty: [] };
-  /** Sends the acks for {@link handled} (installed by the threads layer). */
+  /** Sends the acks for {@link handled} (installed by the threads layer). @internal */
   onHandled: (() => void) | undefined;
-  /** Hooks for the threads/cluster layers. */
+  /** Hooks for the threads/cluster layers. @internal */
   exitHooks: ((p: Proc) => void)[] = [];
-  /** Stops a process on another thread/node (installed by the threads layer). */
+  /** Stops a process on another thread/node (installed by the threads layer). @internal */
   remoteStop: ((ref: AnyRef, reason: ExitReason, timeoutMs: number) => Promise<void>) | undefined;
   /**
    * Where unique names are decided when the node has several threads (the threads layer
    * installs it); without it, this thread's table decides.
+   * @internal
    */
   nameAuthority:
     | {
         claim(name: string, ref: AnyRef): Promise<void>;
       }
     | undefined;
-  /** Liveness of a process on another thread/node, from the node's tables. */
+  /** Liveness of a process on another thread/node, from the node's tables. @internal */
   remoteAlive: ((ref: AnyRef) => boolean) | undefined;
   private nextId = 1;
   private nextMonitor = 1;
@@ -201,7 +223,7 @@ export class Runtime {
   private later: Proc[] = [];
   private tickQueued = false;
   private laterQueued = false;
-  /** The pseudo-process id 0 stands for "this runtime" as a monitor owner. */
+  /** The pseudo-process id 0 stands for "this runtime" as a monitor owner. @internal */
   readonly selfRef: AnyRef;
 
   constructor(options: RuntimeOptions = {}) {
@@ -219,12 +241,12 @@ export class Runtime {
     this.selfRef = makeRef(this.node, this.thread, 0);
   }
 
-  /** Sets the outbound path to other threads/nodes (installed by the threads layer). */
+  /** Sets the outbound path to other threads/nodes (installed by the threads layer). @internal */
   setOutbound(outbound: Outbound | undefined): void {
     this.router.outbound = outbound;
   }
 
-  /** Creates a process in the Init state. */
+  /** Creates a process in the Init state. @internal */
   spawn(): Proc {
     const id = this.nextId++;
     const p = new Proc(this, makeRef(this.node, this.thread, id));
@@ -232,6 +254,7 @@ export class Runtime {
     return p;
   }
 
+  /** @internal */
   newMonitorRef(): MonitorRef {
     return {
       node: this.node,
@@ -240,7 +263,11 @@ export class Runtime {
     };
   }
 
-  /** Subscribes to lifecycle events; returns the unsubscribe function. */
+  /**
+   * Subscribes to this runtime's lifecycle events (started, crashed, terminated, restarted;
+   * with thread subtrees, those of every thread). Returns the unsubscribe function. Throws
+   * `InvalidArgumentError` when `listener` is not a function. OTP's nearest: SASL reports.
+   */
   onLifecycle(listener: LifecycleListener): () => void {
     checkFunction('listener passed to onLifecycle', listener);
     return this.events.on(listener);
@@ -248,7 +275,9 @@ export class Runtime {
 
   /**
    * Watches `ref` from outside any process: `cb` runs once with the exit reason
-   * ('noproc' if it is not alive). Returns a function that cancels the watch.
+   * ('noproc' if it is not alive). Returns a function that cancels the watch. A monitor owned
+   * by no process (OTP: `erlang:monitor/2` from a non-process). Throws `InvalidArgumentError`
+   * for a value that is not a ref or a `cb` that is not a function.
    */
   watch(ref: AnyRef, cb: (ref: AnyRef, reason: ExitReason) => void): () => void {
     if (!isRef(ref))
@@ -263,12 +292,12 @@ export class Runtime {
     };
   }
 
-  /** The process a watch of this runtime (see {@link watch}) is on, if the watch is live. */
+  /** The process a watch of this runtime (see {@link watch}) is on, if the watch is live. @internal */
   watchTarget(m: MonitorRef): AnyRef | undefined {
     return this.external.get(monitorKey(m))?.target;
   }
 
-  /** A DOWN for a monitor owned by the runtime itself. */
+  /** A DOWN for a monitor owned by the runtime itself. @internal */
   externalDown(m: MonitorRef, ref: AnyRef, reason: ExitReason): void {
     const key = monitorKey(m);
     const w = this.external.get(key);
@@ -281,7 +310,7 @@ export class Runtime {
     }
   }
 
-  /** Fires external watches whose target matches (its thread or node died). */
+  /** Fires external watches whose target matches (its thread or node died). @internal */
   externalThreadDown(pred: (ref: AnyRef) => boolean, reason: ExitReason): void {
     for (const [key, w] of [...this.external]) {
       if (!pred(w.target)) continue;
@@ -290,7 +319,7 @@ export class Runtime {
     }
   }
 
-  /** A message from peer thread `src` was handed to its handler. */
+  /** A message from peer thread `src` was handed to its handler. @internal */
   handledFrom(src: number, isCast: boolean): void {
     const h = this.handled;
     const f = h.frames[src];
@@ -307,11 +336,12 @@ export class Runtime {
     if (!h.dirty.includes(src)) h.dirty.push(src);
   }
 
+  /** @internal */
   onProcessExit(p: Proc): void {
     for (const h of this.exitHooks) h(p);
   }
 
-  /** Queues a process to drain its mailbox in this turn's microtask run. */
+  /** Queues a process to drain its mailbox in this turn's microtask run. @internal */
   schedule(p: Proc): void {
     p.scheduled = true;
     this.ready.push(p);
@@ -323,7 +353,7 @@ export class Runtime {
     }
   }
 
-  /** Channel counters of this thread (installed by the threads layer). */
+  /** Channel counters of this thread (installed by the threads layer). @internal */
   channelStats: (() => ChannelStats[]) | undefined;
 
   /** This thread's counters (plain data: they can cross threads). */
@@ -338,12 +368,12 @@ export class Runtime {
     };
   }
 
-  /** True while some process has more queued than it could handle in its last slice (it waits for the next turn). */
+  /** True while some process has more queued than it could handle in its last slice (it waits for the next turn). @internal */
   get behind(): boolean {
     return this.later.length > 0;
   }
 
-  /** Runs the drains queued so far now, rather than in this turn's microtasks. */
+  /** Runs the drains queued so far now, rather than in this turn's microtasks. @internal */
   drainNow(): void {
     if (this.ready.length > 0) this.runReady();
   }
@@ -387,7 +417,11 @@ export class Runtime {
     }
   };
 
-  /** Kills every process and stops timers (tests and thread shutdown). */
+  /**
+   * Kills every process of this runtime at once with `reason` (default `'killed'`: no
+   * `terminate` callbacks) and stops their timers. For tests and thread shutdown; a program
+   * stops its supervision tree instead.
+   */
   killAll(reason: ExitReason = 'killed'): void {
     for (const p of [...this.procs.values()]) p.die(reason);
     this.deadlines.close();
@@ -411,7 +445,10 @@ export const ambient: {
   fallback: undefined,
 };
 
-/** The runtime API calls act on: the one running now, else the thread's default runtime. */
+/**
+ * The runtime API calls act on: the one running now (inside a process callback or
+ * {@link withRuntime}), else the thread's default runtime, created on first use. Never throws.
+ */
 export function currentRuntime(): Runtime {
   const a = ambient.active;
   if (a !== undefined) return a;
@@ -419,7 +456,11 @@ export function currentRuntime(): Runtime {
   return ambient.fallback;
 }
 
-/** Runs `fn` with `rt` as the current runtime (synchronous part of `fn` only). */
+/**
+ * Runs `fn` with `rt` as the current runtime and returns its result (the synchronous part of
+ * `fn` only: from its first `await` on, the previous runtime is current again). Throws
+ * `InvalidArgumentError` when `rt` is not a Runtime or `fn` not a function.
+ */
 export function withRuntime<T>(rt: Runtime, fn: () => T): T {
   if (!(rt instanceof Runtime))
     throw new InvalidArgumentError('runtime passed to withRuntime', `expected a Runtime, got ${describeValue(rt)}`);
@@ -433,7 +474,11 @@ export function withRuntime<T>(rt: Runtime, fn: () => T): T {
   }
 }
 
-/** Replaces the thread's default runtime (returns the previous one). */
+/**
+ * Replaces the thread's default runtime (the one {@link currentRuntime} falls back to) and
+ * returns the previous one; `undefined` makes the next API call create a fresh default.
+ * Throws `InvalidArgumentError` for a value that is not a Runtime.
+ */
 export function setDefaultRuntime(rt: Runtime | undefined): Runtime | undefined {
   if (rt !== undefined && !(rt instanceof Runtime))
     throw new InvalidArgumentError('runtime passed to setDefaultRuntime', `expected a Runtime or undefined, got ${describeValue(rt)}`);

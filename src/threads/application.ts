@@ -15,6 +15,7 @@ import { closeDefaultTaskPool } from './task.js';
 
 /** A running application. */
 export interface RunningApplication {
+  /** The root supervisor. */
   readonly supervisor: SupervisorRef;
   /** Stops the tree (idempotent) and runs the `onStop` hooks. */
   stop(): Promise<void>;
@@ -46,8 +47,16 @@ function checkSignals(v: unknown): NodeJS.Signals[] {
   return [...v] as NodeJS.Signals[];
 }
 
+/** The root of a node's supervision tree, with signals wired to a graceful stop (OTP's `application`). */
 export const Application = {
-  /** Starts the root supervisor of the node. */
+  /**
+   * Starts `tree` as the root supervisor of the node (OTP: `application:start/1` starting the
+   * top supervisor) and wires `options.signals` (default `['SIGINT', 'SIGTERM']`) to a
+   * graceful stop: the tree stops with `'shutdown'`, thread subtrees in reverse start order,
+   * the default Task pool closes, then `options.onStop` runs. Resolves once the tree is up.
+   * Rejects with `InvalidArgumentError` (bad options, checked before anything starts) or
+   * `ChildStartError` (a child failed to start; nothing is left running).
+   */
   async start(tree: SupervisorOptions, options?: ApplicationOptions): Promise<RunningApplication> {
     // Every option is checked before anything starts: a bad one leaves no tree running.
     const o = checkOptions<ApplicationOptions>('options', options);

@@ -17,7 +17,7 @@ import type { ExitReason } from '../core/exit-reason.js';
 import { CALL, CAST, INFO } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
 import { formatRef, makeRef, monitorKey, sameRef } from '../core/ref.js';
-import { isInfoRequest } from '../core/process-info.js';
+import { isInfoRequest, namedProcess } from '../core/process-info.js';
 import type { Outbound } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
 import { ambient } from '../core/runtime.js';
@@ -590,13 +590,25 @@ export class ThreadLinks implements Outbound {
     const from: RemoteFrom = { node: rt.node, thread, call };
     const target = makeRef(rt.node, rt.thread, to);
     const visible = this.visible;
-    if (visible !== undefined && (to === 0 ? isInfoRequest(msg) && !visible.has(msg.id) : !visible.has(to))) {
-      rt.handledFrom(thread, false);
-      if (to === 0) rt.router.reply(from, undefined);
-      else rt.router.replyError(from, new NoProcessError(formatRef(target)));
+    if (visible === undefined) {
+      rt.router.deliverRemoteCall(target, msg, from, thread);
       return undefined;
     }
-    rt.router.deliverRemoteCall(target, msg, from, thread);
+    // A system call may name a process (info, get_state): the same rule as for a call to it.
+    const named = to === 0 ? namedProcess(msg) : to;
+    if (named !== undefined && !visible.has(named)) {
+      rt.handledFrom(thread, false);
+      if (isInfoRequest(msg)) rt.router.reply(from, undefined);
+      else rt.router.replyError(from, new NoProcessError(formatRef(makeRef(rt.node, rt.thread, named))));
+      return undefined;
+    }
+    if (to !== 0) {
+      rt.router.deliverRemoteCall(target, msg, from, thread);
+      return undefined;
+    }
+    // A list answers only with the processes this peer may see.
+    rt.handledFrom(thread, false);
+    rt.router.systemCall(msg, from, visible);
     return undefined;
   }
 

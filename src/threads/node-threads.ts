@@ -350,8 +350,11 @@ export class NodeThreads {
     };
     this.threads.set(thread, rec);
     this.links.connect(thread, new MessagePortTransport(worker, 'exit'));
-    worker.on('error', (e) => {
-      rec.error = e;
+    worker.on('error', (e: unknown) => {
+      // The entry file throws a serialized Spindle error when it cannot boot (tsx missing for
+      // a TypeScript module; see workers/thread-worker.mjs): that is the thread's boot error.
+      if (rec.state === 'booting' && isSerializedError(e)) rec.bootError ??= deserializeError(e);
+      else rec.error = e instanceof Error ? e : new Error(String(e));
     });
     worker.on('exit', (code) => this.onExit(rec, code));
     // From the first heartbeat on, so a module that never finishes importing is caught too.

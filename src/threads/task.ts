@@ -1,5 +1,9 @@
 /**
- * Task: stateless CPU jobs on a pool of worker threads (piscina). A job is an exported
+ * Task. This file holds the pool jobs (below); the Elixir-style tasks (`Task.async`, `await`,
+ * `yield`, `shutdown`, `asyncStream`, `Task.Supervisor`: in-thread processes) live in
+ * src/behaviours/task-process.ts and are merged into the exported `Task` object here.
+ *
+ * Pool jobs: stateless CPU jobs on a pool of worker threads (piscina). A job is an exported
  * function of a module, named by path and export name; it runs on a pool thread with
  * structured-clone arguments and result. Use it for coarse-grained, independent work
  * (hashing, parsing, image or number crunching); for state, messages and supervision use a
@@ -31,6 +35,7 @@ import { checkDuration, MAX_TIMER_MS } from '../core/duration.js';
 import { checkOptions } from '../core/validate.js';
 import { findUncloneable } from '../transport/cloneable.js';
 import { workerExecArgv } from './exec-argv.js';
+import { ProcessTask } from '../behaviours/task-process.js';
 
 const here = import.meta.url;
 /** The pool's worker entry file (top-level workers/ folder), from src/threads or dist/src/threads. */
@@ -444,7 +449,14 @@ export function closeDefaultTaskPool(rt: Runtime = currentRuntime(), options?: T
   return pool.close(options);
 }
 
+/**
+ * `Task`: Elixir-style tasks (`async`, `await`, `yield`, `shutdown`, `asyncStream`,
+ * `Supervisor`: in-thread processes for concurrency and I/O, see
+ * src/behaviours/task-process.ts) and pool jobs (`run`, `pool`, `closeDefault`, `stats`: CPU
+ * work on worker threads).
+ */
 export const Task = {
+  ...ProcessTask,
   /**
    * Runs a job on the default pool: see {@link TaskPool.run}. The pool starts on first use
    * with `os.availableParallelism()` threads.

@@ -28,6 +28,7 @@ interface HostState {
 
 /** What `Threads.info(host)` returns. */
 export interface ThreadInfo {
+  /** The worker thread's number (1 and up; 0 is the main thread). */
   readonly thread: number;
   /** The subtree's root supervisor (on the worker thread). */
   readonly root: AnyRef;
@@ -98,7 +99,11 @@ function infoProblem(rt: Runtime, threads: NodeThreads, ref: unknown): Error | u
   return new InvalidArgumentError(arg, `${formatRef(ref)} is not a thread child (the ref a supervisor gives for a thread: child spec)`);
 }
 
-/** Helpers for thread subtrees. */
+/**
+ * Helpers for thread subtrees (children with a `thread:` spec): which thread a child runs on,
+ * the live threads, and the channels between them. No OTP equivalent (BEAM processes need no
+ * threads).
+ */
 export const Threads = {
   /**
    * The thread number and root supervisor behind a thread child's ref. Rejects with

@@ -38,7 +38,7 @@ export function microtask(fn: () => void): void {
 }
 
 /**
- * Eager per-destination batching (DESIGN.md §4): with nothing pending a frame is posted at
+ * Eager per-destination batching (docs/architecture.md): with nothing pending a frame is posted at
  * once; frames written later in the same turn are coalesced and posted together at the end
  * of the turn (or as soon as a batch is full). Never "always wait, then flush": that turns
  * a stream into lock-step rounds.

@@ -1,5 +1,5 @@
 /**
- * A worker thread that dies is an ordinary child exit (DESIGN.md §3): an uncaught exception,
+ * A worker thread that dies is an ordinary child exit: an uncaught exception,
  * `process.exit()`, out of memory under `resourceLimits`, or a hung event loop killed by the
  * watchdog. For each: the host's exit reason names the kind, pending calls reject at once
  * (not at their timeout), main-thread links and monitors fire, the dead thread's names go,

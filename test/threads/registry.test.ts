@@ -1,5 +1,5 @@
 /**
- * Node-wide names across threads (DESIGN.md §1: Registry names are node-wide) and direct
+ * Node-wide names across threads (Registry names are node-wide) and direct
  * worker ↔ worker messaging. Two thread subtrees (thread-extras: probes `r1`/`r1.b` and
  * `r2`/`r2.b`) serve the file; the last test stops one of them.
  */

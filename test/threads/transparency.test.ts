@@ -1,5 +1,5 @@
 /**
- * Location transparency (DESIGN.md §2–3): call, cast, send, stop, supervisor queries, links,
+ * Location transparency: call, cast, send, stop, supervisor queries, links,
  * monitors and typed errors work the same when the process lives on a worker thread. One
  * thread subtree (test/fixtures/thread-extras.ts: probes `p1` and `p1.b`) serves the file.
  */

@@ -1,5 +1,5 @@
 /**
- * Transport conformance (DESIGN.md §2: one suite runs against every transport). Each case
+ * Transport conformance (one suite runs against every transport). Each case
  * drives a connected pair through the {@link Channel} (eager batching, cap, close, clone
  * failures, large payloads) and checks what the other end receives.
  */

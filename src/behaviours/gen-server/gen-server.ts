@@ -26,24 +26,31 @@ import type { ExitReason } from '../../core/exit-reason.js';
 import { exitReasonProblem } from '../../core/exit-reason.js';
 import type { OverflowPolicy, Proc } from '../../core/process.js';
 import { CAST, INFO, MailboxBound, Status } from '../../core/process.js';
-import type { CallMsg, CastMsg, InfoMsg, Protocol, ReplyOf } from '../../core/protocol.js';
+import type { CallMsg, CastMsg, InfoMsg, Name, Protocol, ReplyOf } from '../../core/protocol.js';
 import type { AnyRef, Ref } from '../../core/ref.js';
 import { formatRef, isRef } from '../../core/ref.js';
 import type { From, Runtime } from '../../core/runtime.js';
 import { currentRuntime, LocalFrom } from '../../core/runtime.js';
 import type { Transferable } from '../../core/router.js';
 import { checkDuration, durationProblem } from '../../core/duration.js';
-import { checkBoolean, checkName, checkOptions, checkTransfer, describeValue } from '../../core/validate.js';
+import { checkBoolean, checkOptions, checkTransfer, describeValue, nameProblem } from '../../core/validate.js';
 import { findUncloneable } from '../../transport/cloneable.js';
+import type { ViaName } from '../registry.js';
+import { checkNameOrVia, claimVia, formatTarget, isViaName, resolveVia } from '../registry.js';
 import type { GenServerBehavior } from './behavior.js';
 import { Engine } from './engine.js';
+import { getState } from '../introspection.js';
 import type { Directive } from './result.js';
 import { directiveKind, isDirective } from './result.js';
 
 /** Options for {@link GenServer.start}. Every field is optional. */
-export interface StartOptions<A = undefined> {
-  /** Registers the process under this node-wide name; released when it exits. */
-  name?: string;
+export interface StartOptions<A = undefined, P extends Protocol = Protocol> {
+  /**
+   * Registers the process under this node-wide name; released when it exits. A typed name
+   * ({@link GenServer.name}) must carry the behaviour's protocol `P`. `{ via: reg, key }`
+   * registers it in the unique keyed registry `reg` instead (Elixir's `{:via, Registry, …}`).
+   */
+  name?: Name<P> | ViaName;
   /** Argument passed to `init`. */
   args?: A;
   /** Milliseconds an async `init` may take before the process is killed; default 5000. */
@@ -97,16 +104,19 @@ export interface TimerRef {
   readonly handle: unknown;
 }
 
-/** A server address: a ref, or a registered name. */
-export type ServerRef<P extends Protocol> = Ref<P> | string;
+/**
+ * A server address: a ref, or a registered name. A typed name ({@link GenServer.name}) or ref
+ * carries the protocol; a plain string is a name of the untyped `Protocol`.
+ */
+export type ServerRef<P extends Protocol> = Ref<P> | Name<P> | ViaName;
 
 function fail(rt: Runtime, ref: AnyRef): void {
   rt.procs.get(ref.id)?.die('killed');
 }
 
 function refProblem(ref: unknown, fn: string): InvalidArgumentError | undefined {
-  if (isRef(ref) || typeof ref === 'string') return undefined;
-  return new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref or a registered name, got ${describeValue(ref)}`);
+  if (isRef(ref) || typeof ref === 'string' || isViaName(ref)) return undefined;
+  return new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref, a registered name or { via, key }, got ${describeValue(ref)}`);
 }
 
 function checkRef(ref: unknown, fn: string): void {
@@ -115,7 +125,8 @@ function checkRef(ref: unknown, fn: string): void {
 }
 
 /** Resolves a name to a ref through the registry (undefined if not registered). */
-function resolve(rt: Runtime, target: AnyRef | string): AnyRef | undefined {
+function resolve(rt: Runtime, target: AnyRef | string | ViaName): AnyRef | undefined {
+  if (isViaName(target)) return resolveVia(target);
   return typeof target === 'string' ? rt.names.get(target) : target;
 }
 
@@ -128,7 +139,7 @@ function resolve(rt: Runtime, target: AnyRef | string): AnyRef | undefined {
  */
 export function validateStartOptions(options: unknown): { initTimeout: number; shutdownTimeout: number } {
   const o = checkOptions<StartOptions<unknown>>('options', options);
-  checkName('name', o.name);
+  checkNameOrVia('name', o.name);
   const initTimeout = checkDuration('initTimeout', o.initTimeout, 5000);
   const shutdownTimeout = checkDuration('shutdownTimeout', o.shutdownTimeout, 5000);
   checkBoolean('trapExit', o.trapExit, false);
@@ -136,9 +147,13 @@ export function validateStartOptions(options: unknown): { initTimeout: number; s
   return { initTimeout, shutdownTimeout };
 }
 
+/**
+ * Starts a server and runs `init`; resolves with its ref once `init` has finished. A typed
+ * `name` must carry the behaviour's protocol (checked at compile time).
+ */
 function start<S, P extends Protocol = Protocol, A = undefined>(
   behavior: GenServerBehavior<S, P, A>,
-  options: StartOptions<A> = {},
+  options: StartOptions<A, NoInfer<P>> = {},
 ): Promise<Ref<P>> {
   if (typeof behavior !== 'object' || behavior === null || typeof behavior.init !== 'function') {
     return Promise.reject(new InvalidArgumentError('behavior', `expected an object with an init function, got ${describeValue(behavior)}`));
@@ -169,7 +184,14 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
     // init, so it must not run init or take a name it would never release.
     if (p.status === Status.Dead) return Promise.reject(new InitFailedError(formatRef(p.ref), p.reason ?? 'noproc'));
   }
-  if (options.name !== undefined) {
+  if (isViaName(options.name)) {
+    try {
+      claimVia(options.name, p.ref);
+    } catch (e) {
+      p.die('normal');
+      return Promise.reject(e);
+    }
+  } else if (options.name !== undefined) {
     if (rt.nameAuthority !== undefined) {
       // In a worker thread the main thread decides who wins a name.
       const name = options.name;
@@ -231,7 +253,7 @@ function boot<S, P extends Protocol, A>(
   options: StartOptions<A>,
   initTimeout: number,
 ): Promise<Ref<P>> {
-  const label = options.name === undefined ? formatRef(p.ref) : `${formatRef(p.ref)} (${options.name})`;
+  const label = options.name === undefined ? formatRef(p.ref) : `${formatRef(p.ref)} (${formatTarget(options.name)})`;
 
   const prev = rt.current;
   rt.current = p;
@@ -319,6 +341,10 @@ function events(p: Proc): void {
   if (rt.events.active) rt.events.emit({ type: 'started', ref: p.ref, name: p.name }, rt.logger);
 }
 
+/**
+ * Sends a call to `ref` (a ref or a registered name) and resolves with the reply, typed from
+ * the protocol: a message outside it is a compile error.
+ */
 // `const M` with `msg: M & CallMsg<P>` rather than `M extends CallMsg<P>`: with a constraint
 // computed from P, inference widened 'get' to string, failed the constraint and fell back to the
 // whole union, so every reply type came out never. `const` keeps literals (strings and object
@@ -335,7 +361,7 @@ function call<P extends Protocol, const M>(ref: ServerRef<P>, msg: M & CallMsg<P
   }
   const rt = currentRuntime();
   const target = resolve(rt, ref);
-  if (target === undefined) return Promise.reject(new NoProcessError(String(ref)));
+  if (target === undefined) return Promise.reject(new NoProcessError(formatTarget(ref)));
   return rt.router.call(target, msg, timeout, options?.transfer) as Promise<ReplyOf<P, M>>;
 }
 
@@ -350,25 +376,27 @@ function checkCallOptions(options: unknown): number {
   return checkDuration('timeout', o.timeout, 5000);
 }
 
+/** Sends a cast (fire-and-forget) to `ref`; dropped and counted when no process is there. */
 function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>, options?: SendOptions): void {
   checkRef(ref, 'GenServer.cast');
   if (options !== undefined) checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) {
-    rt.router.dropped(ref as string, 'name not registered');
+    rt.router.dropped(formatTarget(ref), 'name not registered');
     return;
   }
   rt.router.send(target, CAST, msg, options?.transfer, true);
 }
 
+/** Sends an info message (for `handleInfo`) to `ref`; dropped and counted when no process is there. */
 function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>, options?: SendOptions): void {
   checkRef(ref, 'GenServer.send');
   if (options !== undefined) checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
   const target = resolve(rt, ref);
   if (target === undefined) {
-    rt.router.dropped(ref as string, 'name not registered');
+    rt.router.dropped(formatTarget(ref), 'name not registered');
     return;
   }
   rt.router.send(target, INFO, msg, options?.transfer, true);
@@ -407,7 +435,7 @@ function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: 
   }
   const rt = currentRuntime();
   const target = resolve(rt, ref);
-  if (target === undefined) return Promise.reject(new NoProcessError(String(ref)));
+  if (target === undefined) return Promise.reject(new NoProcessError(formatTarget(ref)));
   if (!rt.router.isLocal(target)) return rt.remoteStop?.(target, reason, timeout) ?? Promise.reject(new NoProcessError(formatRef(target)));
   const p = rt.procs.get(target.id);
   if (p === undefined) return Promise.reject(new NoProcessError(formatRef(target)));
@@ -503,9 +531,29 @@ function self<P extends Protocol = Protocol>(): Ref<P> {
   return p.ref as Ref<P>;
 }
 
-/** GenServer: start, call, cast, send, reply, stop, timers. */
+/**
+ * A registered name typed with the protocol `P` of the process that will hold it. At run time
+ * it is `name` itself; use it wherever a ref or name goes (`call`, `cast`, `send`, `stop`,
+ * `isRunning`, `Registry.whereis`/`lookup`, `start`'s `name` option) and calls are checked and
+ * typed as through a `Ref<P>`. Throws InvalidArgumentError unless `name` is a non-empty string
+ * of at most 1024 characters.
+ *
+ * ```ts
+ * const counter = GenServer.name<CounterProtocol>('counter');
+ * await GenServer.start(counterBehavior, { name: counter });
+ * const n = await GenServer.call(counter, 'get'); // number
+ * ```
+ */
+function name<P extends Protocol>(name: string): Name<P> {
+  const problem = nameProblem(name);
+  if (problem !== undefined) throw new InvalidArgumentError('name passed to GenServer.name', problem);
+  return name as Name<P>;
+}
+
+/** GenServer: start, call, cast, send, reply, stop, timers, typed names. */
 export const GenServer = {
   start,
+  name,
   call,
   cast,
   send,
@@ -515,4 +563,6 @@ export const GenServer = {
   sendAfter,
   cancelTimer,
   self,
+  /** The state its last handler committed (OTP's `:sys.get_state`; see introspection.ts). */
+  getState,
 } as const;

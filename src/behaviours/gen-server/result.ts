@@ -11,6 +11,10 @@ import { InvalidArgumentError } from '../../errors.js';
 
 const DIRECTIVE: unique symbol = Symbol('spindle.directive');
 
+/**
+ * What a GenServer callback returns when a plain value cannot say it: made by {@link Result}
+ * (OTP's `{reply, …}`, `{noreply, …}`, `{continue, …}` and `{stop, …}` tuples). Opaque.
+ */
 export type Directive<S, R = unknown> =
   | {
       readonly [DIRECTIVE]: 'noreply';
@@ -39,11 +43,16 @@ export type Directive<S, R = unknown> =
       readonly hasReply: boolean;
     };
 
-/** The directive helpers. */
+/**
+ * The directive helpers: return one from a GenServer callback for the cases a plain return
+ * value cannot express (a delayed reply, `handleContinue`, stopping). OTP's callback return
+ * tuples. They never throw; a directive returned where it does not fit crashes the server
+ * with `BadReturnValueError`.
+ */
 export const Result = {
   /**
-   * From `handleCall`: reply later with `GenServer.reply(from, value)`. Optionally run
-   * `handleContinue(cont)` before the next message.
+   * From `handleCall`: reply later with `GenServer.reply(from, value)` (OTP `{noreply, State}`).
+   * Optionally run `handleContinue(cont)` before the next message.
    */
   noreply<S>(state: S, options?: { continue?: unknown }): Directive<S, never> {
     const o = directiveOptions('Result.noreply', options);
@@ -54,7 +63,11 @@ export const Result = {
       hasContinue: 'continue' in o,
     };
   },
-  /** From `handleCall`: reply, then run `handleContinue(cont)` before the next message. */
+  /**
+   * From `handleCall`: reply, then run `handleContinue(cont)` before the next message (OTP
+   * `{reply, Reply, State, {continue, Cont}}`). Without `continue`, the same as returning
+   * `[reply, state]`.
+   */
   reply<S, R>(reply: R, state: S, options?: { continue?: unknown }): Directive<S, R> {
     const o = directiveOptions('Result.reply', options);
     return {
@@ -65,7 +78,10 @@ export const Result = {
       hasContinue: 'continue' in o,
     };
   },
-  /** From `init`, `handleCast`, `handleInfo` or `handleContinue`: new state, then `handleContinue(cont)`. */
+  /**
+   * From `init`, `handleCast`, `handleInfo` or `handleContinue`: new state, then
+   * `handleContinue(cont)` before the next message (OTP `{noreply, State, {continue, Cont}}`).
+   */
   continue<S>(state: S, cont: unknown): Directive<S, never> {
     return {
       [DIRECTIVE]: 'continue',
@@ -77,6 +93,7 @@ export const Result = {
   /**
    * From any callback: stop with `reason` (terminate runs with `state`). From `handleCall`,
    * pass `{ reply }` to answer the caller first; otherwise the caller gets ServerExitedError.
+   * OTP `{stop, Reason, State}` / `{stop, Reason, Reply, State}`.
    */
   stop<S, R = never>(reason: ExitReason, state: S, options?: { reply?: R }): Directive<S, R> {
     const problem = exitReasonProblem(reason);

@@ -69,6 +69,7 @@ export type SupCall =
   | { op: 'restart_child'; id: string }
   | { op: 'delete_child'; id: string }
   | { op: 'which_children' }
+  | { op: 'which_child'; id: string | AnyRef }
   | { op: 'count_children' };
 
 /** Replies carry errors as data: a bad request fails the caller, never the supervisor. */
@@ -81,6 +82,7 @@ export type SupProtocol = {
     | [{ op: 'restart_child'; id: string }, SupReply<AnyRef>]
     | [{ op: 'delete_child'; id: string }, SupReply<true>]
     | [{ op: 'which_children' }, SupReply<ChildInfo[]>]
+    | [{ op: 'which_child'; id: string | AnyRef }, SupReply<ChildInfo>]
     | [{ op: 'count_children' }, SupReply<ChildCounts>];
 };
 
@@ -267,6 +269,9 @@ async function request(s: SupState, msg: SupCall): Promise<unknown> {
   switch (msg.op) {
     case 'start_child': {
       if (s.strategy === 'simple_one_for_one') {
+        // As OTP: a simple_one_for_one supervisor takes arguments for its template, never a spec.
+        if (msg.spec !== undefined)
+          throw new InvalidArgumentError('child spec', 'a simple_one_for_one supervisor starts only its template: pass the arguments');
         const spec = {
           ...(s.template as ChildSpec),
           id: `${(s.template as ChildSpec).id}#${s.nextDynamic++}`,
@@ -314,6 +319,8 @@ async function request(s: SupState, msg: SupCall): Promise<unknown> {
     }
     case 'which_children':
       return s.children.map(info);
+    case 'which_child':
+      return info(findChild(s, msg.id));
     case 'count_children': {
       const counts = {
         specs: s.children.length,

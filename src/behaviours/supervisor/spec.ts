@@ -1,5 +1,5 @@
 /**
- * Supervisor flags and child specifications (seed names: SupervisorOptions, ChildSpec),
+ * Supervisor flags and child specifications (SupervisorOptions, ChildSpec),
  * and their validation. Every option says its default.
  */
 import { InvalidArgumentError } from '../../errors.js';
@@ -134,6 +134,8 @@ export function validateOptions(o: SupervisorOptions): Required<Omit<SupervisorO
   if (strategy === 'simple_one_for_one') {
     if (o.template === undefined) throw new InvalidArgumentError('template', 'simple_one_for_one needs a template child spec');
     if (children.length > 0) throw new InvalidArgumentError('children', 'simple_one_for_one starts children only with startChild');
+    // As OTP (since 2024): dynamic children are never significant, so only 'never' makes sense.
+    if (autoShutdown !== 'never') throw new InvalidArgumentError('autoShutdown', "simple_one_for_one supports only 'never'");
     validateSpec(o.template, autoShutdown);
   }
   const seen = new Set<string>();

@@ -18,10 +18,19 @@ import { describeValue } from '../../core/validate.js';
 import { GenServer } from '../gen-server/gen-server.js';
 import type { ChildCounts, ChildInfo, SupProtocol, SupReply } from './server.js';
 import { startSupervisor } from './server.js';
+import { tree } from '../introspection.js';
 import type { ChildSpec, SupervisorOptions } from './spec.js';
 
-/** A supervisor's ref. */
-export type SupervisorRef = Ref<SupProtocol>;
+declare const templateArgs: unique symbol;
+
+/**
+ * A supervisor's ref. `A` is the argument type of its `simple_one_for_one` template (a
+ * phantom, inferred by {@link Supervisor.start}), which `startChild` then requires.
+ */
+export type SupervisorRef<A = unknown> = Ref<SupProtocol> & {
+  /** Phantom: never present at run time. */
+  readonly [templateArgs]?: A;
+};
 
 function unwrap<T>(r: SupReply<T>): T {
   if (r.ok) return r.value;
@@ -49,16 +58,19 @@ export const Supervisor = {
   /**
    * Starts a supervisor and its children in order. If a child fails to start, the children
    * already started are stopped in reverse order and this rejects with ChildStartError
-   * naming the child.
+   * naming the child. For `simple_one_for_one`, `A` is the template's argument type (inferred
+   * from its `start` function, or given: `Supervisor.start<A>(…)`); `startChild` requires it.
    */
-  start(options: SupervisorOptions): Promise<SupervisorRef> {
-    return startSupervisor(options) as Promise<SupervisorRef>;
+  start<A = unknown>(options: Omit<SupervisorOptions, 'template'> & { template?: ChildSpec<A> }): Promise<SupervisorRef<A>> {
+    return startSupervisor(options as SupervisorOptions) as Promise<SupervisorRef<A>>;
   },
   /**
    * Adds and starts a child (a spec), or for `simple_one_for_one` starts an instance of the
-   * template with `args`. Resolves with the child's ref.
+   * template with `args` (typed by the template: see {@link Supervisor.start}). Resolves with
+   * the child's ref. A spec given to a `simple_one_for_one` supervisor rejects with
+   * InvalidArgumentError, as OTP returns an error (it never starts the template instead).
    */
-  async startChild(sup: SupervisorRef | string, specOrArgs: ChildSpec | unknown): Promise<AnyRef> {
+  async startChild<A = unknown>(sup: SupervisorRef<A> | string, specOrArgs: ChildSpec | NoInfer<A>): Promise<AnyRef> {
     checkSup(sup, 'startChild');
     const isSpec =
       typeof specOrArgs === 'object' &&
@@ -91,6 +103,27 @@ export const Supervisor = {
     checkSup(sup, 'getChildren');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'which_children' })) as ChildInfo[];
   },
+  /**
+   * One child's info (as in {@link Supervisor.getChildren}): by id, or by ref (the way to name
+   * a `simple_one_for_one` child). Rejects with ChildNotFoundError when there is no such child,
+   * InvalidArgumentError for a bad `sup` or id. Uses the default 5000 ms call timeout. OTP has
+   * no direct equivalent (filter `which_children/1`).
+   */
+  async getChild(sup: SupervisorRef | string, id: string | AnyRef): Promise<ChildInfo> {
+    checkSup(sup, 'getChild');
+    checkChild(id, 'getChild', true);
+    return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'which_child', id })) as ChildInfo;
+  },
+  /**
+   * True while the supervisor (a ref or registered name) is alive; false for a name nobody
+   * holds. Throws InvalidArgumentError for anything else. Like {@link GenServer.isRunning}
+   * (exact on this thread; for another thread's process, true while that thread is alive).
+   * OTP: `Process.alive?/1` on the supervisor's pid.
+   */
+  isRunning(sup: SupervisorRef | string): boolean {
+    checkSup(sup, 'isRunning');
+    return GenServer.isRunning(sup as SupervisorRef);
+  },
   /** Counts of specs, running children, supervisors and workers. */
   async countChildren(sup: SupervisorRef | string): Promise<ChildCounts> {
     checkSup(sup, 'countChildren');
@@ -107,4 +140,6 @@ export const Supervisor = {
       timeout: Number.POSITIVE_INFINITY,
     });
   },
+  /** The whole tree under `sup`, across threads (see introspection.ts). */
+  tree,
 } as const;
