@@ -8,7 +8,15 @@ import { InvalidArgumentError, MailboxFullError, NoProcessError, NotCloneableErr
 import { findUncloneable } from '../transport/cloneable.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Proc } from './process.js';
-import { committedState, isGetStateRequest, isInfoRequest, isListRequest, isStatsRequest, processInfo, processList } from './process-info.js';
+import {
+  committedState,
+  isGetStateRequest,
+  isInfoRequest,
+  isListRequest,
+  isStatsRequest,
+  processInfo,
+  processList,
+} from './process-info.js';
 import { Admit, CALL, type CAST, INFO, Status } from './process.js';
 import type { AnyRef, MonitorRef } from './ref.js';
 import { formatRef, makeRef, monitorKey, refKey } from './ref.js';
