@@ -104,3 +104,4 @@ export type {
   TaskSupervisorOptions,
   AsyncStreamOptions,
 } from './behaviours/task-process.js';
+export { comlinkChild, comlinkProxy, type ComlinkChildOptions, type ComlinkWorkerOptions } from './threads/comlink-child.js';
