@@ -28,35 +28,65 @@ import {
   redactPaths,
 } from './transport/validate.js';
 
-/** The stable error codes. */
+/**
+ * The stable error codes, by key (`ErrorCode.CALL_TIMEOUT === 'ERR_CALL_TIMEOUT'`). Recognise
+ * errors by `code` (or a class's `is()`), which survives crossing threads and nodes.
+ */
 export const ErrorCode = {
+  /** A call got no reply in time: {@link CallTimeoutError}. OTP: the `timeout` exit of `GenServer.call/3`. */
   CALL_TIMEOUT: 'ERR_CALL_TIMEOUT',
+  /** The server exited before replying: {@link ServerExitedError}. OTP: the exit of `GenServer.call/3` when the server dies. */
   SERVER_EXITED: 'ERR_SERVER_EXITED',
+  /** The target process is not alive: {@link NoProcessError}. OTP: `noproc`. */
   NO_PROCESS: 'ERR_NO_PROCESS',
+  /** `init` threw or asked to stop: {@link InitFailedError}. OTP: `{:error, reason}` from `start_link`. */
   INIT_FAILED: 'ERR_INIT_FAILED',
+  /** `init` did not finish in time: {@link InitTimeoutError}. OTP: `{:error, :timeout}` from `start_link`. */
   INIT_TIMEOUT: 'ERR_INIT_TIMEOUT',
+  /** A callback returned a value of the wrong shape: {@link BadReturnValueError}. OTP: `bad_return_value`. */
   BAD_RETURN_VALUE: 'ERR_BAD_RETURN_VALUE',
+  /** A unique name is taken: {@link AlreadyRegisteredError}. OTP: `{:error, {:already_started, pid}}`. */
   ALREADY_REGISTERED: 'ERR_ALREADY_REGISTERED',
+  /** No process under the name: {@link NotRegisteredError}. */
   NOT_REGISTERED: 'ERR_NOT_REGISTERED',
+  /** A supervisor child failed to start: {@link ChildStartError}. OTP: `{:error, {reason, child}}`. */
   CHILD_START: 'ERR_CHILD_START',
+  /** No such supervisor child: {@link ChildNotFoundError}. OTP: `{:error, :not_found}`. */
   CHILD_NOT_FOUND: 'ERR_CHILD_NOT_FOUND',
+  /** The child must be stopped first: {@link ChildRunningError}. OTP: `{:error, :running}`. */
   CHILD_RUNNING: 'ERR_CHILD_RUNNING',
+  /** Two children share an id: {@link DuplicateChildError}. OTP: `{:error, :already_present}`. */
   DUPLICATE_CHILD: 'ERR_DUPLICATE_CHILD',
+  /** A bad argument to a public function: {@link InvalidArgumentError}. OTP: `badarg`. */
   INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+  /** A current-process function was called outside any process: {@link NotInProcessError}. */
   NOT_IN_PROCESS: 'ERR_NOT_IN_PROCESS',
+  /** A message cannot cross a thread or node: {@link NotCloneableError}. */
   NOT_CLONEABLE: 'ERR_NOT_CLONEABLE',
+  /** A worker thread died: {@link ThreadExitError}. */
   THREAD_EXIT: 'ERR_THREAD_EXIT',
+  /** A Task job threw: {@link TaskFailedError}. */
   TASK_FAILED: 'ERR_TASK_FAILED',
+  /** A Task did not finish in time: {@link TaskTimeoutError}. */
   TASK_TIMEOUT: 'ERR_TASK_TIMEOUT',
+  /** A Task was aborted: {@link TaskAbortedError}. */
   TASK_ABORTED: 'ERR_TASK_ABORTED',
+  /** An Elixir-style task exited without a result: {@link TaskExitedError}. */
   TASK_EXITED: 'ERR_TASK_EXITED',
+  /** A task result was already taken: {@link TaskAlreadyAwaitedError}. */
   TASK_AWAITED: 'ERR_TASK_AWAITED',
+  /** The runtime, thread host, pool or registry is closed: {@link RuntimeClosedError}. */
   RUNTIME_CLOSED: 'ERR_RUNTIME_CLOSED',
+  /** A bounded mailbox is full: {@link MailboxFullError}. */
   MAILBOX_FULL: 'ERR_MAILBOX_FULL',
+  /** A bounded mailbox overflowed under the `crash` policy: {@link MailboxOverflowError}. */
   MAILBOX_OVERFLOW: 'ERR_MAILBOX_OVERFLOW',
+  /** The channel to another thread is over its in-flight bound: {@link ChannelBusyError}. */
   BUSY: 'ERR_BUSY',
+  /** Reserved for errors raised on another node. */
   REMOTE: 'ERR_REMOTE',
 } as const;
+/** One of the `ErrorCode` values (`'ERR_…'`). */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /**
@@ -65,21 +95,32 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
  * class's `status`, a system error's `errno`), kept as bounded plain data.
  */
 export interface SerializedError {
+  /** Marker telling a serialized error from other data; always 1. */
   readonly __spindleError: 1;
+  /** The error's `code` (an `ErrorCode` value for Spindle errors), when it had a string one. */
   readonly code?: string;
+  /** The error's `name` (`'Error'` when it had none); `'NonErrorThrown'` for a thrown non-error. */
   readonly name: string;
+  /** The error's message (bounded). */
   readonly message: string;
+  /** The error's stack (bounded); absent when stacks were not kept (across nodes). */
   readonly stack?: string;
+  /** A Spindle error's context (the values named in its message), as bounded plain data. */
   readonly context?: Record<string, unknown>;
+  /** Any other error's own enumerable fields (not name, message, stack, cause, code, context). */
   readonly fields?: Record<string, unknown>;
+  /** The serialized `cause`, when there was one (at most 8 levels deep, cycles cut). */
   readonly cause?: SerializedError | undefined;
 }
 
 /** Base class of every Spindle error. `context` holds the values named in the message. */
 export class SpindleError extends Error {
+  /** The stable code of this error: match on it rather than on the class or message. */
   readonly code: ErrorCode;
+  /** The values named in the message, as plain data (serialized with the error). */
   readonly context: Readonly<Record<string, unknown>>;
 
+  /** Makes an error with `code`, `message`, `context` (default `{}`) and optional `cause`. */
   constructor(code: ErrorCode, message: string, context: Record<string, unknown> = {}, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     this.code = code;
@@ -112,10 +153,14 @@ function describeTag(message: unknown): string {
 
 /** A `call` got no reply within its timeout. The call is withdrawn if it had not started. */
 export class CallTimeoutError extends SpindleError {
+  /** Always `'CallTimeoutError'`. */
   override name = 'CallTimeoutError';
   constructor(
+    /** The target, as text (a formatted ref or a name). */
     readonly server: string,
+    /** The timeout that ran out, in ms. */
     readonly timeoutMs: number,
+    /** The message's tag: a string message, or its `type`/`tag` field, JSON-quoted. */
     readonly messageTag: string,
   ) {
     super(ErrorCode.CALL_TIMEOUT, `call to ${server} with message ${messageTag} got no reply within ${timeoutMs} ms`, {
@@ -124,6 +169,7 @@ export class CallTimeoutError extends SpindleError {
       messageTag,
     });
   }
+  /** True when `e` is a CallTimeoutError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is CallTimeoutError {
     return SpindleError.hasCode(e, ErrorCode.CALL_TIMEOUT);
   }
@@ -138,10 +184,14 @@ export class CallTimeoutError extends SpindleError {
  * crashed, `cause` is the original error thrown by the handler.
  */
 export class ServerExitedError extends SpindleError {
+  /** Always `'ServerExitedError'`. */
   override name = 'ServerExitedError';
   constructor(
+    /** The target, as text (a formatted ref or a name). */
     readonly server: string,
+    /** The exit reason. */
     readonly reason: ExitReason,
+    /** The message's tag: a string message, or its `type`/`tag` field, JSON-quoted. */
     readonly messageTag: string,
   ) {
     super(
@@ -151,9 +201,11 @@ export class ServerExitedError extends SpindleError {
       typeof reason === 'object' && reason !== null && 'error' in reason ? reason.error : undefined,
     );
   }
+  /** True when `e` is a ServerExitedError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is ServerExitedError {
     return SpindleError.hasCode(e, ErrorCode.SERVER_EXITED);
   }
+  /** Builds the error for a call to `ref` with `message` whose server exited with `reason`. */
   static for(ref: AnyRef, reason: ExitReason, message: unknown): ServerExitedError {
     return new ServerExitedError(formatRef(ref), reason, describeTag(message));
   }
@@ -161,10 +213,15 @@ export class ServerExitedError extends SpindleError {
 
 /** The target process is not alive (never existed, or already exited). */
 export class NoProcessError extends SpindleError {
+  /** Always `'NoProcessError'`. */
   override name = 'NoProcessError';
-  constructor(readonly server: string) {
+  constructor(
+    /** The target, as text (a formatted ref or a name). */
+    readonly server: string,
+  ) {
     super(ErrorCode.NO_PROCESS, `no process is alive at ${server}`, { server });
   }
+  /** True when `e` is a NoProcessError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is NoProcessError {
     return SpindleError.hasCode(e, ErrorCode.NO_PROCESS);
   }
@@ -172,9 +229,12 @@ export class NoProcessError extends SpindleError {
 
 /** `init` threw, or asked to stop. `cause` is the original error. */
 export class InitFailedError extends SpindleError {
+  /** Always `'InitFailedError'`. */
   override name = 'InitFailedError';
   constructor(
+    /** The target, as text (a formatted ref or a name). */
     readonly server: string,
+    /** The exit reason. */
     readonly reason: ExitReason,
   ) {
     super(
@@ -184,6 +244,7 @@ export class InitFailedError extends SpindleError {
       typeof reason === 'object' && reason !== null && 'error' in reason ? reason.error : undefined,
     );
   }
+  /** True when `e` is a InitFailedError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is InitFailedError {
     return SpindleError.hasCode(e, ErrorCode.INIT_FAILED);
   }
@@ -191,13 +252,17 @@ export class InitFailedError extends SpindleError {
 
 /** `init` did not finish within `initTimeout`; the process was killed. */
 export class InitTimeoutError extends SpindleError {
+  /** Always `'InitTimeoutError'`. */
   override name = 'InitTimeoutError';
   constructor(
+    /** The target, as text (a formatted ref or a name). */
     readonly server: string,
+    /** The timeout that ran out, in ms. */
     readonly timeoutMs: number,
   ) {
     super(ErrorCode.INIT_TIMEOUT, `init of ${server} did not finish within ${timeoutMs} ms`, { server, timeoutMs });
   }
+  /** True when `e` is a InitTimeoutError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is InitTimeoutError {
     return SpindleError.hasCode(e, ErrorCode.INIT_TIMEOUT);
   }
@@ -205,13 +270,18 @@ export class InitTimeoutError extends SpindleError {
 
 /** A callback returned a value of the wrong shape (OTP's `bad_return_value`). */
 export class BadReturnValueError extends SpindleError {
+  /** Always `'BadReturnValueError'`. */
   override name = 'BadReturnValueError';
+  /** True when `e` is a BadReturnValueError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is BadReturnValueError {
     return SpindleError.hasCode(e, ErrorCode.BAD_RETURN_VALUE);
   }
   constructor(
+    /** The callback that returned it (e.g. `handleCall`). */
     readonly callback: string,
+    /** The shape it should have returned. */
     readonly expected: string,
+    /** A description of what it returned. */
     readonly got: string,
   ) {
     super(ErrorCode.BAD_RETURN_VALUE, `${callback} returned ${got}, expected ${expected}`, { callback, expected, got });
@@ -220,9 +290,12 @@ export class BadReturnValueError extends SpindleError {
 
 /** A unique name is already taken by another live process. */
 export class AlreadyRegisteredError extends SpindleError {
+  /** Always `'AlreadyRegisteredError'`. */
   override name = 'AlreadyRegisteredError';
   constructor(
+    /** The name (in `context.name`). */
     readonly registeredName: string,
+    /** The process holding the name, as text. */
     readonly holder: string,
   ) {
     super(ErrorCode.ALREADY_REGISTERED, `name ${JSON.stringify(registeredName)} is already registered to ${holder}`, {
@@ -230,6 +303,7 @@ export class AlreadyRegisteredError extends SpindleError {
       holder,
     });
   }
+  /** True when `e` is a AlreadyRegisteredError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is AlreadyRegisteredError {
     return SpindleError.hasCode(e, ErrorCode.ALREADY_REGISTERED);
   }
@@ -237,12 +311,17 @@ export class AlreadyRegisteredError extends SpindleError {
 
 /** `Registry.lookup` found no process under the name. */
 export class NotRegisteredError extends SpindleError {
+  /** Always `'NotRegisteredError'`. */
   override name = 'NotRegisteredError';
-  constructor(readonly registeredName: string) {
+  constructor(
+    /** The name (in `context.name`). */
+    readonly registeredName: string,
+  ) {
     super(ErrorCode.NOT_REGISTERED, `no process is registered as ${JSON.stringify(registeredName)}`, {
       name: registeredName,
     });
   }
+  /** True when `e` is a NotRegisteredError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is NotRegisteredError {
     return SpindleError.hasCode(e, ErrorCode.NOT_REGISTERED);
   }
@@ -250,9 +329,12 @@ export class NotRegisteredError extends SpindleError {
 
 /** A supervisor child failed to start. `cause` is the child's start error. */
 export class ChildStartError extends SpindleError {
+  /** Always `'ChildStartError'`. */
   override name = 'ChildStartError';
   constructor(
+    /** The child's id. */
     readonly childId: string,
+    /** The supervisor, as text. */
     readonly supervisor: string,
     cause: unknown,
   ) {
@@ -263,6 +345,7 @@ export class ChildStartError extends SpindleError {
       cause,
     );
   }
+  /** True when `e` is a ChildStartError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is ChildStartError {
     return SpindleError.hasCode(e, ErrorCode.CHILD_START);
   }
@@ -270,12 +353,16 @@ export class ChildStartError extends SpindleError {
 
 /** No child with that id in the supervisor. */
 export class ChildNotFoundError extends SpindleError {
+  /** Always `'ChildNotFoundError'`. */
   override name = 'ChildNotFoundError';
+  /** True when `e` is a ChildNotFoundError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is ChildNotFoundError {
     return SpindleError.hasCode(e, ErrorCode.CHILD_NOT_FOUND);
   }
   constructor(
+    /** The child's id. */
     readonly childId: string,
+    /** The supervisor, as text. */
     readonly supervisor: string,
   ) {
     super(ErrorCode.CHILD_NOT_FOUND, `supervisor ${supervisor} has no child ${JSON.stringify(childId)}`, {
@@ -287,12 +374,16 @@ export class ChildNotFoundError extends SpindleError {
 
 /** The operation needs the child stopped (e.g. `deleteChild`, `restartChild`) but it runs. */
 export class ChildRunningError extends SpindleError {
+  /** Always `'ChildRunningError'`. */
   override name = 'ChildRunningError';
+  /** True when `e` is a ChildRunningError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is ChildRunningError {
     return SpindleError.hasCode(e, ErrorCode.CHILD_RUNNING);
   }
   constructor(
+    /** The child's id. */
     readonly childId: string,
+    /** The supervisor, as text. */
     readonly supervisor: string,
   ) {
     super(ErrorCode.CHILD_RUNNING, `child ${JSON.stringify(childId)} of supervisor ${supervisor} is running`, {
@@ -304,12 +395,16 @@ export class ChildRunningError extends SpindleError {
 
 /** Two children share one id. */
 export class DuplicateChildError extends SpindleError {
+  /** Always `'DuplicateChildError'`. */
   override name = 'DuplicateChildError';
+  /** True when `e` is a DuplicateChildError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is DuplicateChildError {
     return SpindleError.hasCode(e, ErrorCode.DUPLICATE_CHILD);
   }
   constructor(
+    /** The child's id. */
     readonly childId: string,
+    /** The supervisor, as text. */
     readonly supervisor: string,
   ) {
     super(ErrorCode.DUPLICATE_CHILD, `supervisor ${supervisor} already has a child ${JSON.stringify(childId)}`, {
@@ -321,12 +416,16 @@ export class DuplicateChildError extends SpindleError {
 
 /** A public function was given an argument it cannot use. */
 export class InvalidArgumentError extends SpindleError {
+  /** Always `'InvalidArgumentError'`. */
   override name = 'InvalidArgumentError';
+  /** True when `e` is a InvalidArgumentError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is InvalidArgumentError {
     return SpindleError.hasCode(e, ErrorCode.INVALID_ARGUMENT);
   }
   constructor(
+    /** The argument, named with the function it was passed to. */
     readonly argument: string,
+    /** What is wrong with it (expected …, got …). */
     readonly problem: string,
   ) {
     super(ErrorCode.INVALID_ARGUMENT, `invalid ${argument}: ${problem}`, {
@@ -338,11 +437,16 @@ export class InvalidArgumentError extends SpindleError {
 
 /** A function that acts on "the current process" was called outside any process. */
 export class NotInProcessError extends SpindleError {
+  /** Always `'NotInProcessError'`. */
   override name = 'NotInProcessError';
+  /** True when `e` is a NotInProcessError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is NotInProcessError {
     return SpindleError.hasCode(e, ErrorCode.NOT_IN_PROCESS);
   }
-  constructor(readonly fn: string) {
+  constructor(
+    /** The function that was called. */
+    readonly fn: string,
+  ) {
     super(ErrorCode.NOT_IN_PROCESS, `${fn} must be called from inside a process callback (in async callbacks, before the first await)`, {
       fn,
     });
@@ -351,10 +455,14 @@ export class NotInProcessError extends SpindleError {
 
 /** A message could not be cloned to cross a thread or node; `path` names the field. */
 export class NotCloneableError extends SpindleError {
+  /** Always `'NotCloneableError'`. */
   override name = 'NotCloneableError';
   constructor(
+    /** Where in the message the value is (e.g. `msg.handle`). */
     readonly path: string,
+    /** What the value is (e.g. `function`). */
     readonly valueType: string,
+    /** Where the message was going, as text. */
     readonly destination: string,
   ) {
     super(ErrorCode.NOT_CLONEABLE, `message to ${destination} cannot be cloned: ${path} is a ${valueType}`, {
@@ -363,6 +471,7 @@ export class NotCloneableError extends SpindleError {
       destination,
     });
   }
+  /** True when `e` is a NotCloneableError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is NotCloneableError {
     return SpindleError.hasCode(e, ErrorCode.NOT_CLONEABLE);
   }
@@ -373,10 +482,14 @@ export type ThreadExitKind = 'crashed' | 'exited' | 'out_of_memory' | 'hung' | '
 
 /** A worker thread died; every process inside it exits with this as its `{ error }` reason. */
 export class ThreadExitError extends SpindleError {
+  /** Always `'ThreadExitError'`. */
   override name = 'ThreadExitError';
   constructor(
+    /** The worker thread's id. */
     readonly thread: number,
+    /** How the thread ended. */
     readonly kind: ThreadExitKind,
+    /** What happened, in words. */
     readonly detail: string,
     cause?: unknown,
   ) {
@@ -387,7 +500,10 @@ export class ThreadExitError extends SpindleError {
    * with it (also added to the main runtime's `stats.lostInFlight`).
    */
   lostCasts = 0;
-  /** Records the lost-in-flight count (the thread manager does, as the thread's death is handled). */
+  /**
+   * Records the lost-in-flight count (the thread manager does, as the thread's death is handled).
+   * @internal
+   */
   withLostCasts(n: number): this {
     if (!(Number.isSafeInteger(n) && n > 0)) return this;
     this.lostCasts = n;
@@ -395,6 +511,7 @@ export class ThreadExitError extends SpindleError {
     this.message += `; ${n} cast${n === 1 ? '' : 's'} sent to it from the main thread were lost in flight`;
     return this;
   }
+  /** True when `e` is a ThreadExitError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is ThreadExitError {
     return SpindleError.hasCode(e, ErrorCode.THREAD_EXIT);
   }
@@ -402,11 +519,14 @@ export class ThreadExitError extends SpindleError {
 
 /** A Task job threw; `cause` is the original error. */
 export class TaskFailedError extends SpindleError {
+  /** Always `'TaskFailedError'`. */
   override name = 'TaskFailedError';
+  /** True when `e` is a TaskFailedError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is TaskFailedError {
     return SpindleError.hasCode(e, ErrorCode.TASK_FAILED);
   }
   constructor(
+    /** The task, as text. */
     readonly task: string,
     cause: unknown,
   ) {
@@ -416,12 +536,16 @@ export class TaskFailedError extends SpindleError {
 
 /** A Task did not finish in time and was cancelled. */
 export class TaskTimeoutError extends SpindleError {
+  /** Always `'TaskTimeoutError'`. */
   override name = 'TaskTimeoutError';
+  /** True when `e` is a TaskTimeoutError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is TaskTimeoutError {
     return SpindleError.hasCode(e, ErrorCode.TASK_TIMEOUT);
   }
   constructor(
+    /** The task, as text. */
     readonly task: string,
+    /** The timeout that ran out, in ms. */
     readonly timeoutMs: number,
   ) {
     super(ErrorCode.TASK_TIMEOUT, `task ${task} did not finish within ${timeoutMs} ms`, { task, timeoutMs });
@@ -430,11 +554,16 @@ export class TaskTimeoutError extends SpindleError {
 
 /** A Task was aborted through its AbortSignal. */
 export class TaskAbortedError extends SpindleError {
+  /** Always `'TaskAbortedError'`. */
   override name = 'TaskAbortedError';
+  /** True when `e` is a TaskAbortedError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is TaskAbortedError {
     return SpindleError.hasCode(e, ErrorCode.TASK_ABORTED);
   }
-  constructor(readonly task: string) {
+  constructor(
+    /** The task, as text. */
+    readonly task: string,
+  ) {
     super(ErrorCode.TASK_ABORTED, `task ${task} was aborted`, { task });
   }
 }
@@ -444,12 +573,16 @@ export class TaskAbortedError extends SpindleError {
  * `reason` is its exit reason. When its function threw, `cause` is the thrown value.
  */
 export class TaskExitedError extends SpindleError {
+  /** Always `'TaskExitedError'`. */
   override name = 'TaskExitedError';
+  /** True when `e` is a TaskExitedError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is TaskExitedError {
     return SpindleError.hasCode(e, ErrorCode.TASK_EXITED);
   }
   constructor(
+    /** The task, as text. */
     readonly task: string,
+    /** The exit reason. */
     readonly reason: ExitReason,
   ) {
     super(
@@ -463,11 +596,16 @@ export class TaskExitedError extends SpindleError {
 
 /** A task's result was already taken (`Task.await`, `Task.yield` or `Task.shutdown`) or is being waited for. */
 export class TaskAlreadyAwaitedError extends SpindleError {
+  /** Always `'TaskAlreadyAwaitedError'`. */
   override name = 'TaskAlreadyAwaitedError';
+  /** True when `e` is a TaskAlreadyAwaitedError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is TaskAlreadyAwaitedError {
     return SpindleError.hasCode(e, ErrorCode.TASK_AWAITED);
   }
-  constructor(readonly task: string) {
+  constructor(
+    /** The task, as text. */
+    readonly task: string,
+  ) {
     super(ErrorCode.TASK_AWAITED, `task ${task} was already awaited, or is being awaited: a task's result is delivered once`, { task });
   }
 }
@@ -477,9 +615,12 @@ export class TaskAlreadyAwaitedError extends SpindleError {
  * bounded mailbox full (`StartOptions.maxMailbox`). Nothing was queued.
  */
 export class MailboxFullError extends SpindleError {
+  /** Always `'MailboxFullError'`. */
   override name = 'MailboxFullError';
   constructor(
+    /** The target, as text (a formatted ref or a name). */
     readonly server: string,
+    /** The mailbox bound. */
     readonly maxMailbox: number,
   ) {
     super(ErrorCode.MAILBOX_FULL, `the mailbox of ${server} is full (maxMailbox ${maxMailbox}); the message was not queued`, {
@@ -487,6 +628,7 @@ export class MailboxFullError extends SpindleError {
       maxMailbox,
     });
   }
+  /** True when `e` is a MailboxFullError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is MailboxFullError {
     return SpindleError.hasCode(e, ErrorCode.MAILBOX_FULL);
   }
@@ -494,9 +636,12 @@ export class MailboxFullError extends SpindleError {
 
 /** The exit reason `{ error }` of a process whose bounded mailbox overflowed under the `crash` policy. */
 export class MailboxOverflowError extends SpindleError {
+  /** Always `'MailboxOverflowError'`. */
   override name = 'MailboxOverflowError';
   constructor(
+    /** The target, as text (a formatted ref or a name). */
     readonly server: string,
+    /** The mailbox bound. */
     readonly maxMailbox: number,
   ) {
     super(ErrorCode.MAILBOX_OVERFLOW, `the mailbox of ${server} overflowed (maxMailbox ${maxMailbox}); mailbox_overflow`, {
@@ -504,6 +649,7 @@ export class MailboxOverflowError extends SpindleError {
       maxMailbox,
     });
   }
+  /** True when `e` is a MailboxOverflowError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is MailboxOverflowError {
     return SpindleError.hasCode(e, ErrorCode.MAILBOX_OVERFLOW);
   }
@@ -515,10 +661,14 @@ export class MailboxOverflowError extends SpindleError {
  * casts are dropped and counted.
  */
 export class ChannelBusyError extends SpindleError {
+  /** Always `'ChannelBusyError'`. */
   override name = 'ChannelBusyError';
   constructor(
+    /** Where the message was going, as text. */
     readonly destination: string,
+    /** Messages sent on the channel and not yet handled. */
     readonly inFlight: number,
+    /** The bound (`RuntimeOptions.maxInFlight`). */
     readonly maxInFlight: number,
   ) {
     super(
@@ -527,21 +677,37 @@ export class ChannelBusyError extends SpindleError {
       { destination, inFlight, maxInFlight },
     );
   }
+  /** True when `e` is a ChannelBusyError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is ChannelBusyError {
     return SpindleError.hasCode(e, ErrorCode.BUSY);
   }
 }
 
-/** The runtime (or the thread host) is closed or closing and takes no new work. */
+/** {@link RuntimeClosedError}'s default reason. */
+const RUNTIME_SHUTTING_DOWN = 'the runtime is shutting down';
+
+/**
+ * The runtime (or the thread host, a Task pool, a keyed registry) is closed or closing and
+ * takes no new work.
+ */
 export class RuntimeClosedError extends SpindleError {
+  /** Always `'RuntimeClosedError'`. */
   override name = 'RuntimeClosedError';
+  /** True when `e` is a RuntimeClosedError by its code (also after crossing threads or nodes); never throws. */
   static is(e: unknown): e is RuntimeClosedError {
     return SpindleError.hasCode(e, ErrorCode.RUNTIME_CLOSED);
   }
-  constructor(readonly what: string) {
-    super(ErrorCode.RUNTIME_CLOSED, `${what}: the runtime is shutting down`, {
-      what,
-    });
+  /**
+   * The message is `` `${what}: ${why}` ``; `why` defaults to `'the runtime is shutting down'`
+   * (a closed keyed registry says `'the registry is closed'`).
+   */
+  constructor(
+    /** The operation that was refused. */
+    readonly what: string,
+    /** Why it was refused (the end of the message); default `'the runtime is shutting down'`. */
+    readonly why: string = RUNTIME_SHUTTING_DOWN,
+  ) {
+    super(ErrorCode.RUNTIME_CLOSED, `${what}: ${why}`, { what, why });
   }
 }
 
@@ -758,7 +924,14 @@ const REBUILDERS = new Map<string, Rebuilder>([
   [ErrorCode.DUPLICATE_CHILD, (c) => new DuplicateChildError(str(c, 'childId'), str(c, 'supervisor'))],
   [ErrorCode.TASK_TIMEOUT, (c) => new TaskTimeoutError(str(c, 'task'), num(c, 'timeoutMs'))],
   [ErrorCode.TASK_ABORTED, (c) => new TaskAbortedError(str(c, 'task'))],
-  [ErrorCode.RUNTIME_CLOSED, (c) => new RuntimeClosedError(str(c, 'what'))],
+  [
+    ErrorCode.RUNTIME_CLOSED,
+    (c) => {
+      // An error from a version without `why` carries only `what`: the default reason then.
+      const why = str(c, 'why');
+      return new RuntimeClosedError(str(c, 'what'), why === '' ? RUNTIME_SHUTTING_DOWN : why);
+    },
+  ],
   [ErrorCode.BAD_RETURN_VALUE, (c) => new BadReturnValueError(str(c, 'callback'), str(c, 'expected'), str(c, 'got'))],
   [ErrorCode.MAILBOX_FULL, (c) => new MailboxFullError(str(c, 'server'), num(c, 'maxMailbox'))],
   [ErrorCode.MAILBOX_OVERFLOW, (c) => new MailboxOverflowError(str(c, 'server'), num(c, 'maxMailbox'))],

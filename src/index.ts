@@ -11,6 +11,7 @@ export type {
   ExitMessage,
   DownMessage,
   SystemMessage,
+  MaybePromise,
 } from './behaviours/gen-server/behavior.js';
 export {
   isExitMessage,
@@ -20,6 +21,7 @@ export { Result } from './behaviours/gen-server/result.js';
 export type { Directive } from './behaviours/gen-server/result.js';
 export { Supervisor } from './behaviours/supervisor/supervisor.js';
 export type { SupervisorRef } from './behaviours/supervisor/supervisor.js';
+export type { SupProtocol, SupReply } from './behaviours/supervisor/server.js';
 export type {
   ChildSpec,
   SupervisorOptions,
@@ -36,7 +38,7 @@ export type {
   ViaName,
 } from './behaviours/registry.js';
 export { Agent } from './behaviours/agent.js';
-export type { AgentRef, AgentStartOptions } from './behaviours/agent.js';
+export type { AgentRef, AgentStartOptions, AgentProtocol } from './behaviours/agent.js';
 export { Process } from './behaviours/process.js';
 export type { ProcessInfo, ThreadStats } from './core/process-info.js';
 export type { SupervisionNode } from './behaviours/introspection.js';
@@ -49,11 +51,13 @@ export type {
   CastMsg,
   InfoMsg,
   ReplyOf,
+  AnyReply,
   Name,
 } from './core/protocol.js';
+export type { Transferable } from './core/router.js';
 export type { ExitReason } from './core/exit-reason.js';
 export { isNormalExit, isErrorExit, formatReason } from './core/exit-reason.js';
-export type { From, RuntimeOptions } from './core/runtime.js';
+export type { From, RemoteFrom, RuntimeOptions } from './core/runtime.js';
 export {
   Runtime,
   currentRuntime,

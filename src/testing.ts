@@ -8,6 +8,9 @@ import { silentLogger } from './core/events.js';
 import type { RuntimeOptions } from './core/runtime.js';
 import { Runtime, setDefaultRuntime } from './core/runtime.js';
 
+// The types this entry's signatures use, so tests can name them from `spindle/testing` too.
+export type { Clock, TimerHandle, Logger, RuntimeOptions };
+
 interface VTimer {
   id: number;
   at: number;

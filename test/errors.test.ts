@@ -122,6 +122,25 @@ describe('serializeError / deserializeError', () => {
     expect(c.supervisor).toBe('sup');
   });
 
+  it('RuntimeClosedError says why (default: the runtime is shutting down), also after a round trip', () => {
+    expect(new RuntimeClosedError('send').message).toBe('send: the runtime is shutting down');
+    const r = deserializeError(
+      serializeError(new RuntimeClosedError('KeyedRegistry.lookup', 'the registry is closed')),
+    ) as RuntimeClosedError;
+    expect(r).toBeInstanceOf(RuntimeClosedError);
+    expect(r.message).toBe('KeyedRegistry.lookup: the registry is closed');
+    expect(r.why).toBe('the registry is closed');
+    // An error serialized without `why` (an older version) keeps the default reason.
+    const old = deserializeError({
+      __spindleError: 1,
+      code: 'ERR_RUNTIME_CLOSED',
+      name: 'RuntimeClosedError',
+      message: 'x',
+      context: { what: 'x' },
+    });
+    expect((old as RuntimeClosedError).why).toBe('the runtime is shutting down');
+  });
+
   it.each<ExitReason>(['normal', 'shutdown', 'killed', 'noproc', { shutdown: 'reached_max_restart_intensity' }, { shutdown: { code: 3 } }])(
     'keeps a ServerExitedError reason (%o) across the round trip',
     (reason) => {

@@ -183,6 +183,7 @@ describe('KeyedRegistry.close', () => {
     expect(reg.isClosed).toBe(true);
     for (const op of [() => reg.lookup('k'), () => reg.count(), () => reg.keys(), () => reg.register('j', a), () => reg.match('*')]) {
       expect(op).toThrow(RuntimeClosedError);
+      expect(op).toThrow(/: the registry is closed$/);
     }
     // The process lives on; a { via } name through a closed registry finds nobody.
     expect(GenServer.isRunning(a)).toBe(true);

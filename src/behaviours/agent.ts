@@ -11,9 +11,16 @@ import type { CallOptions } from './gen-server/gen-server.js';
 import { GenServer } from './gen-server/gen-server.js';
 
 type Fn = (state: unknown) => unknown;
-type AgentProtocol = {
-  call: [{ op: 'get'; fn: Fn }, unknown] | [{ op: 'update'; fn: Fn }, true] | [{ op: 'getAndUpdate'; fn: Fn }, unknown];
-  cast: { op: 'update'; fn: Fn };
+/**
+ * The messages an agent's process answers (what {@link AgentRef} carries). Use the `Agent`
+ * functions rather than calling it directly; its shape may change between versions.
+ */
+export type AgentProtocol = {
+  call:
+    | [{ op: 'get'; fn: (state: unknown) => unknown }, unknown]
+    | [{ op: 'update'; fn: (state: unknown) => unknown }, true]
+    | [{ op: 'getAndUpdate'; fn: (state: unknown) => unknown }, unknown];
+  cast: { op: 'update'; fn: (state: unknown) => unknown };
 };
 
 /** An agent holding state `S`. */

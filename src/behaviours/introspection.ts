@@ -78,7 +78,7 @@ function isInfoShape(e: unknown, node: string, thread: number): boolean {
 
 // --- Supervisor.tree -------------------------------------------------------------------
 
-/** One node of {@link tree}: a supervisor, a worker, or a thread child (its host). */
+/** One node of `Supervisor.tree`: a supervisor, a worker, or a thread child (its host). */
 export interface SupervisionNode {
   /** The process; undefined for a child that is not running. */
   readonly ref: AnyRef | undefined;
@@ -93,6 +93,7 @@ export interface SupervisionNode {
   readonly thread: number;
   /** How many times its supervisor restarted this child (0 for the root). */
   readonly restartCount: number;
+  /** Its children in start order (empty for workers, and where the tree was cut). */
   readonly children: SupervisionNode[];
 }
 

@@ -119,12 +119,15 @@ function count(): number {
  * registry "value").
  */
 export interface RegistryEntry<V = unknown> {
+  /** The registered process (the one that called `register`, or the ref it gave). */
   readonly ref: AnyRef;
+  /** The entry's value (metadata) given to `register`; default undefined. */
   readonly value: V;
 }
 
 /** An entry with the key it is registered under (what `select` and `match` return). */
 export interface KeyedEntry<V = unknown> extends RegistryEntry<V> {
+  /** The key the entry is registered under. */
   readonly key: string;
 }
 
@@ -140,8 +143,10 @@ export interface KeyedRegistryOptions {
  * `GenServer.call/cast/send/stop/isRunning` accept it as the target.
  */
 export interface ViaName {
+  /** The unique keyed registry the process is registered in. */
   // biome-ignore lint/suspicious/noExplicitAny: a registry of any value type.
   readonly via: KeyedRegistry<any>;
+  /** The key it is registered under. */
   readonly key: string;
 }
 
@@ -217,22 +222,29 @@ export class KeyedRegistry<V = unknown> {
   private readonly byRef = new Map<string, { keys: Set<string>; cancel: () => void }>();
   private closed = false;
 
-  constructor(
-    /** `'unique'` or `'duplicate'`, as given to {@link Registry.create} (its `keys` option). */
-    readonly kind: 'unique' | 'duplicate',
-    private readonly rt: Runtime,
-  ) {}
+  /** `'unique'` or `'duplicate'`, as given to {@link Registry.create} (its `keys` option). */
+  readonly kind: 'unique' | 'duplicate';
+  private readonly rt: Runtime;
 
-  /** Throws RuntimeClosedError once {@link close} has run. */
+  /**
+   * Use {@link Registry.create}.
+   * @internal
+   */
+  constructor(kind: 'unique' | 'duplicate', rt: Runtime) {
+    this.kind = kind;
+    this.rt = rt;
+  }
+
+  /** Throws RuntimeClosedError once {@link KeyedRegistry.close} has run. */
   private checkOpen(fn: string): void {
-    if (this.closed) throw new RuntimeClosedError(`KeyedRegistry.${fn} on a closed registry`);
+    if (this.closed) throw new RuntimeClosedError(`KeyedRegistry.${fn}`, 'the registry is closed');
   }
 
   /**
    * Adds an entry for `ref` under `key` with `value` (its metadata; default undefined).
    * Throws AlreadyRegisteredError when a unique key is taken or `ref` already has an entry
    * under the key, NoProcessError for a dead ref of this thread, InvalidArgumentError for a
-   * bad key or ref, RuntimeClosedError after {@link close}. Elixir: `Registry.register/3`
+   * bad key or ref, RuntimeClosedError after {@link KeyedRegistry.close}. Elixir: `Registry.register/3`
    * (which registers `self()`; here the ref is explicit).
    */
   register(key: string, ref: AnyRef, value?: V): void {
@@ -257,7 +269,7 @@ export class KeyedRegistry<V = unknown> {
 
   /**
    * Removes `ref`'s entry under `key`; nothing if there is none. Throws InvalidArgumentError
-   * for a bad key or ref, RuntimeClosedError after {@link close}. Elixir: `Registry.unregister/2`.
+   * for a bad key or ref, RuntimeClosedError after {@link KeyedRegistry.close}. Elixir: `Registry.unregister/2`.
    */
   unregister(key: string, ref: AnyRef): void {
     this.checkOpen('unregister');
@@ -269,7 +281,7 @@ export class KeyedRegistry<V = unknown> {
   /**
    * Removes `ref`'s entries under `key` whose value satisfies `match` (default: any value) and
    * returns how many it removed. Meant for duplicate registries. Throws InvalidArgumentError
-   * for a bad key, ref or `match`, RuntimeClosedError after {@link close}. Elixir:
+   * for a bad key, ref or `match`, RuntimeClosedError after {@link KeyedRegistry.close}. Elixir:
    * `Registry.unregister_match/4` (a predicate instead of a match spec).
    */
   unregisterMatch(key: string, ref: AnyRef, match?: (value: V) => boolean): number {
@@ -284,7 +296,7 @@ export class KeyedRegistry<V = unknown> {
 
   /**
    * The entries under `key` (empty when none). Throws InvalidArgumentError for a bad key,
-   * RuntimeClosedError after {@link close}. Elixir: `Registry.lookup/2`.
+   * RuntimeClosedError after {@link KeyedRegistry.close}. Elixir: `Registry.lookup/2`.
    */
   lookup(key: string): RegistryEntry<V>[] {
     this.checkOpen('lookup');
@@ -293,7 +305,7 @@ export class KeyedRegistry<V = unknown> {
   }
 
   /**
-   * Every entry under `key`: the same as {@link lookup} (which already returns all of them);
+   * Every entry under `key`: the same as {@link KeyedRegistry.lookup} (which already returns all of them);
    * the name noex uses for duplicate registries. For the entries of every key, use
    * `select(() => true)`.
    */
@@ -306,7 +318,7 @@ export class KeyedRegistry<V = unknown> {
   /**
    * The entries, with their keys, for which `predicate(key, entry)` is true, in key order of
    * first registration. Throws InvalidArgumentError unless `predicate` is a function,
-   * RuntimeClosedError after {@link close}; an exception from `predicate` propagates.
+   * RuntimeClosedError after {@link KeyedRegistry.close}; an exception from `predicate` propagates.
    * Elixir: `Registry.select/2` (a predicate instead of a match spec).
    */
   select(predicate: (key: string, entry: RegistryEntry<V>) => boolean): KeyedEntry<V>[] {
@@ -324,7 +336,7 @@ export class KeyedRegistry<V = unknown> {
    * characters without `/`, `**` any run including `/`, `?` one character other than `/`,
    * `\` escapes the next character; everything else (`.`, `+`, `(`, …) is literal. Throws
    * InvalidArgumentError for a pattern that is not a non-empty string of at most
-   * {@link MAX_PATTERN_LENGTH} characters, RuntimeClosedError after {@link close}. Elixir's
+   * 1024 characters, RuntimeClosedError after {@link KeyedRegistry.close}. Elixir's
    * `Registry.match/3` matches values; this matches keys.
    */
   match(pattern: string): KeyedEntry<V>[] {
@@ -342,7 +354,7 @@ export class KeyedRegistry<V = unknown> {
   /**
    * The value (metadata) of `ref`'s entry under `key`. Throws NotRegisteredError when `ref`
    * has no entry there, InvalidArgumentError for a bad key or ref, RuntimeClosedError after
-   * {@link close}. Elixir: the value in `Registry.lookup/2`'s `{pid, value}`.
+   * {@link KeyedRegistry.close}. Elixir: the value in `Registry.lookup/2`'s `{pid, value}`.
    */
   getMetadata(key: string, ref: AnyRef): V {
     this.checkOpen('getMetadata');
@@ -356,7 +368,7 @@ export class KeyedRegistry<V = unknown> {
    * `update` is a function, otherwise with `update` itself (so a function-typed value must be
    * wrapped: `() => fn`). Returns the new value. Throws NotRegisteredError when `ref` has no
    * entry there, InvalidArgumentError for a bad key or ref, RuntimeClosedError after
-   * {@link close}; an exception from `update` propagates and changes nothing. Elixir:
+   * {@link KeyedRegistry.close}; an exception from `update` propagates and changes nothing. Elixir:
    * `Registry.update_value/3` (which only updates the caller's own unique entry).
    */
   updateMetadata(key: string, ref: AnyRef, update: V | ((old: V) => V)): V {
@@ -375,7 +387,7 @@ export class KeyedRegistry<V = unknown> {
   /**
    * Calls `fn` with the entries under `key` if there are any (pub/sub fan-out). Returns how
    * many. Throws InvalidArgumentError for a bad key or `fn`, RuntimeClosedError after
-   * {@link close}. Elixir: `Registry.dispatch/3`.
+   * {@link KeyedRegistry.close}. Elixir: `Registry.dispatch/3`.
    */
   dispatch(key: string, fn: (entries: RegistryEntry<V>[]) => void): number {
     this.checkOpen('dispatch');
@@ -415,7 +427,7 @@ export class KeyedRegistry<V = unknown> {
     return this.byKey.get(key)?.length ?? 0;
   }
 
-  /** True after {@link close}. */
+  /** True after {@link KeyedRegistry.close}. */
   get isClosed(): boolean {
     return this.closed;
   }

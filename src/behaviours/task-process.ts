@@ -43,7 +43,7 @@ export type TaskFn<T> = (signal: AbortSignal) => T | PromiseLike<T>;
 /** A Task.Supervisor's ref: a `simple_one_for_one` supervisor of temporary task children. */
 export type TaskSupervisorRef = SupervisorRef<unknown>;
 
-/** Options for {@link TaskSupervisor.start}. */
+/** Options for `Task.Supervisor.start`. */
 export interface TaskSupervisorOptions {
   /** Registers the supervisor under this name (a non-empty string); default none. */
   name?: string;
@@ -698,13 +698,30 @@ function supStop(sup: TaskSupervisorRef | string): Promise<void> {
 
 /** `Task.Supervisor`: supervised tasks. */
 export const TaskSupervisor = {
+  /**
+   * Starts a Task.Supervisor (a `simple_one_for_one` supervisor of temporary tasks). Rejects
+   * with InvalidArgumentError for bad options. Elixir: `Task.Supervisor.start_link/1`.
+   */
   start: startSupervisor,
+  /**
+   * Starts `fn` as a child of `sup`, linked to the caller; resolves with its handle. Rejects
+   * with InvalidArgumentError, NoProcessError or ChildStartError. Elixir: `Task.Supervisor.async/2`.
+   */
   async: supAsync,
+  /** As `async`, not linked to the caller. Elixir: `Task.Supervisor.async_nolink/2`. */
   asyncNolink: supAsyncNolink,
+  /** `Task.asyncStream` with each task a child of `sup`. Elixir: `Task.Supervisor.async_stream/4`. */
   asyncStream: supAsyncStream,
+  /** As `asyncStream`, not linked to the caller. Elixir: `Task.Supervisor.async_stream_nolink/4`. */
   asyncStreamNolink: supAsyncStreamNolink,
+  /** The refs of the supervisor's running tasks. Elixir: `Task.Supervisor.children/1`. */
   children: supChildren,
+  /**
+   * Shuts the task `ref` down. Rejects with ChildNotFoundError when it is not a running child.
+   * Elixir: `Task.Supervisor.terminate_child/2`.
+   */
   terminateChild: supTerminateChild,
+  /** Stops the supervisor and shuts its tasks down (as `Supervisor.stop`). */
   stop: supStop,
 } as const;
 

@@ -41,6 +41,11 @@ export type LifecycleEvent =
       readonly why: string;
     };
 
+/**
+ * A function told of each {@link LifecycleEvent} (see `onLifecycle` and `Runtime.onLifecycle`).
+ * It runs synchronously as the event happens; what it throws is logged as a warning and
+ * otherwise ignored.
+ */
 export type LifecycleListener = (event: LifecycleEvent) => void;
 
 /** Where crash and supervisor reports go. Pass one as `RuntimeOptions.logger` or assign `runtime.logger`. */

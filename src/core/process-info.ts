@@ -14,6 +14,7 @@ import { formatRef } from './ref.js';
 
 /** A snapshot of one live process. */
 export interface ProcessInfo {
+  /** The process. */
   readonly ref: AnyRef;
   /** `'init'` while init runs, `'running'`, or `'stopping'` while terminate runs. */
   readonly status: 'init' | 'running' | 'stopping';
@@ -23,6 +24,7 @@ export interface ProcessInfo {
   readonly mailbox: number;
   /** The mailbox bound (`Infinity`: unbounded). */
   readonly maxMailbox: number;
+  /** What happens when the bounded mailbox is full (`StartOptions.overflow`). */
   readonly overflow: OverflowPolicy;
   /** Messages handed to the behaviour so far. */
   readonly handled: number;
@@ -46,6 +48,7 @@ export interface ProcessInfo {
   readonly heapUsed: number;
   /** Thread number inside the node (0: main). */
   readonly thread: number;
+  /** True while it traps exits (`Process.trapExit`). */
   readonly trapExit: boolean;
   /** Linked processes. */
   readonly links: AnyRef[];
@@ -92,6 +95,7 @@ export interface StatsRequest {
 
 /** One thread's counters, as `Threads.stats()` returns them. */
 export interface ThreadStats {
+  /** Thread number inside the node (0: main). */
   readonly thread: number;
   /** Live processes on the thread. */
   readonly processes: number;

@@ -17,8 +17,11 @@
 
 /** A server's message protocol. Every field is optional. */
 export interface Protocol {
+  /** The calls: a union of `[message, reply]` pairs. Absent: the server takes no calls. */
   call?: readonly [unknown, unknown];
+  /** The messages `cast` accepts (a union). Absent: the server takes no casts. */
   cast?: unknown;
+  /** The messages `send` accepts and `handleInfo` receives. Absent: any message. */
   info?: unknown;
 }
 

@@ -111,7 +111,11 @@ function checkMethods(option: string, v: unknown, methods: readonly string[]): v
   }
 }
 
-/** A pending call made from this thread. For local callees it is also the `from` they reply to. */
+/**
+ * A pending call made from this thread. For local callees it is also the `from` they reply to.
+ * One of the two forms of the opaque {@link From}: pass it to `GenServer.reply`, never read or
+ * build one (it is not exported: its fields are the runtime's).
+ */
 export class LocalFrom implements Expirable {
   settled = false;
   deadline = 0;
@@ -143,8 +147,11 @@ export class LocalFrom implements Expirable {
 
 /** A call made from another thread or node: the callee's handle for the reply. */
 export interface RemoteFrom {
+  /** The caller's node. */
   readonly node: string;
+  /** The caller's thread number inside its node. */
   readonly thread: number;
+  /** The call's id, which the reply carries back. */
   readonly call: number;
   /** Set by the callee's router once answered. */
   done?: boolean;

@@ -32,7 +32,7 @@ import { Result } from '../behaviours/gen-server/result.js';
 import type { ChildSpec, RestartType } from '../behaviours/supervisor/spec.js';
 import { workerExecArgv } from './exec-argv.js';
 
-/** Worker options passed through to `new Worker` (`execArgv` is always {@link workerExecArgv}). */
+/** Worker options passed through to `new Worker` (`execArgv` is always `workerExecArgv`). */
 export type ComlinkWorkerOptions = Omit<WorkerOptions, 'eval' | 'execArgv'>;
 
 /** What {@link comlinkChild} takes. Only `id` and `module` are required. */
@@ -379,7 +379,7 @@ function validate(options: unknown): ComlinkChildOptions & { url: URL } {
 
 /**
  * A child spec that runs an existing comlink worker module under supervision. The child is an
- * owner GenServer that creates the Worker (with {@link workerExecArgv}), waits until the
+ * owner GenServer that creates the Worker (with `workerExecArgv`), waits until the
  * exposed API answers (bounded by `initTimeout`, default 30 000 ms), and exits with
  * `{ error: ThreadExitError }` (kind `'crashed'` for an uncaught error, `'exited'` for
  * `process.exit` or a worker that ended, `'out_of_memory'`) when the worker dies, so the

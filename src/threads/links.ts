@@ -58,13 +58,17 @@ class PeerCounts {
   busyDrops = 0;
 }
 
-/** A snapshot of one channel's counters (see {@link ThreadLinks.channelStats}). */
+/** A snapshot of one channel's counters (one entry of `Threads.channels()`). */
 export interface ChannelStats {
+  /** The peer thread's id. */
   readonly thread: number;
   /** Messages (casts, infos, calls) sent and not yet handled by the peer. */
   readonly inFlight: number;
+  /** Messages (casts, infos, calls) sent to the peer; cumulative. */
   readonly sentFrames: number;
+  /** Casts and infos sent to the peer; cumulative. */
   readonly sentCasts: number;
+  /** Of those, how many the peer has acknowledged as handled. */
   readonly ackedCasts: number;
   /** Casts and infos dropped because the channel was over `maxInFlight`. */
   readonly busyDrops: number;

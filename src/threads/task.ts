@@ -36,6 +36,7 @@ import { checkOptions } from '../core/validate.js';
 import { findUncloneable } from '../transport/cloneable.js';
 import { workerExecArgv } from './exec-argv.js';
 import { ProcessTask } from '../behaviours/task-process.js';
+import type { TaskSupervisor } from '../behaviours/task-process.js';
 
 const here = import.meta.url;
 /** The pool's worker entry file (top-level workers/ folder), from src/threads or dist/src/threads. */
@@ -216,7 +217,7 @@ export class TaskPool {
     });
   }
 
-  /** True once {@link close} was called: `run` rejects from then on. */
+  /** True once {@link TaskPool.close} was called: `run` rejects from then on. */
   get closed(): boolean {
     return this.closing !== undefined;
   }
@@ -456,7 +457,37 @@ export function closeDefaultTaskPool(rt: Runtime = currentRuntime(), options?: T
  * work on worker threads).
  */
 export const Task = {
-  ...ProcessTask,
+  /**
+   * Runs `fn()` in a new process linked to the caller; returns its {@link TaskHandle} at once.
+   * Throws InvalidArgumentError when `fn` is not a function. Elixir: `Task.async/1`.
+   */
+  async: ProcessTask.async,
+  /**
+   * Waits for the task's value, `timeout` ms at most (default 5000). Rejects with
+   * TaskExitedError, TaskTimeoutError (the task is then killed), TaskAlreadyAwaitedError or
+   * InvalidArgumentError. Elixir: `Task.await/2`.
+   */
+  await: ProcessTask.await,
+  /**
+   * Waits `timeout` ms at most (default 5000): `{ ok: value }`, `{ exit: reason }`, or
+   * undefined while it still runs. Rejects with TaskAlreadyAwaitedError or
+   * InvalidArgumentError. Elixir: `Task.yield/2`.
+   */
+  yield: ProcessTask.yield,
+  /**
+   * Stops the task (`'shutdown'`, killed after `timeout` ms, default 5000; or `'brutal_kill'`);
+   * resolves with its result if it had one, else undefined. Elixir: `Task.shutdown/2`.
+   */
+  shutdown: ProcessTask.shutdown,
+  /**
+   * Runs `fn(item)` per item, each in its own task, at most `maxConcurrency` at a time; lazily
+   * yields `{ ok }` / `{ exit }` per item. Throws InvalidArgumentError for bad arguments.
+   * Elixir: `Task.async_stream/3`.
+   */
+  asyncStream: ProcessTask.asyncStream,
+  /** Task.Supervisor: supervised tasks (`start`, `async`, `asyncNolink`, `asyncStream`, …). Elixir: `Task.Supervisor`. */
+  // Typed by name so the d.ts keeps the docs of each Task.Supervisor function.
+  Supervisor: ProcessTask.Supervisor as typeof TaskSupervisor,
   /**
    * Runs a job on the default pool: see {@link TaskPool.run}. The pool starts on first use
    * with `os.availableParallelism()` threads.

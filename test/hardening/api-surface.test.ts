@@ -196,6 +196,7 @@ describe('every public function either works or fails with a typed Spindle error
       'GenServer',
       [
         api('GenServer.start', true, () => [echo, {}], GenServer.start as never),
+        api('GenServer.name', false, () => ['counter'], GenServer.name as never),
         api('GenServer.call', true, (fx) => [fx.echo, 'ping', { timeout: 100 }], GenServer.call as never),
         api('GenServer.cast', false, (fx) => [fx.echo, 'hi', {}], GenServer.cast as never),
         api('GenServer.send', false, (fx) => [fx.echo, 'hi', {}], GenServer.send as never),
@@ -312,6 +313,22 @@ describe('names are non-empty strings of at most 1024 characters', () => {
     const name = 'n'.repeat(1024);
     const ref = await GenServer.start(echo, { name });
     expect(Registry.whereis(name)).toEqual(ref);
+  });
+
+  it('GenServer.name throws InvalidArgumentError for a bad name and accepts the 1024-character bound', () => {
+    env = freshRuntime();
+    for (const name of BAD_NAMES) {
+      let e: unknown;
+      try {
+        GenServer.name(bad(name));
+      } catch (x) {
+        e = x;
+      }
+      expect(e).toBeInstanceOf(InvalidArgumentError);
+      expect((e as InvalidArgumentError).argument).toBe('name passed to GenServer.name');
+    }
+    const name = 'n'.repeat(1024);
+    expect(GenServer.name(name)).toBe(name);
   });
 
   it('property: a name is accepted exactly when it is a non-empty string of at most 1024 characters', async () => {

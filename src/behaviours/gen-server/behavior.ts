@@ -8,20 +8,28 @@ import type { AnyRef, MonitorRef } from '../../core/ref.js';
 import type { From } from '../../core/runtime.js';
 import type { Directive } from './result.js';
 
-type MaybePromise<T> = T | Promise<T>;
+/** A callback's result: the value, or a promise of it (an async callback). */
+export type MaybePromise<T> = T | Promise<T>;
 
 /** An exit signal from a linked process, delivered as an info message when trapping exits. */
 export interface ExitMessage {
+  /** Always `'EXIT'`. */
   readonly type: 'EXIT';
+  /** The linked process that exited. */
   readonly from: AnyRef;
+  /** Its exit reason. */
   readonly reason: ExitReason;
 }
 
 /** A monitored process exited. */
 export interface DownMessage {
+  /** Always `'DOWN'`. */
   readonly type: 'DOWN';
+  /** The monitor that fired (what `Process.monitor` returned). */
   readonly monitor: MonitorRef;
+  /** The monitored process. */
   readonly ref: AnyRef;
+  /** Its exit reason (`'noproc'` when it was not alive when monitored). */
   readonly reason: ExitReason;
 }
 

@@ -99,6 +99,7 @@ export interface SendOptions {
 
 /** A timer made by {@link GenServer.sendAfter}. */
 export interface TimerRef {
+  /** The process the message is for. */
   readonly target: AnyRef;
   /** @internal */
   readonly handle: unknown;

@@ -21,10 +21,13 @@ import { childType, shutdownOf, validateOptions, validateSpec } from './spec.js'
 
 /** A child as reported by `Supervisor.getChildren`. */
 export interface ChildInfo {
+  /** The child's id from its spec; for `simple_one_for_one` children, a generated one. */
   readonly id: string;
   /** Undefined while the child is not running. */
   readonly ref: AnyRef | undefined;
+  /** The child's restart type (default `'permanent'`). */
   readonly restart: RestartType;
+  /** `'supervisor'` for nested supervisors and thread subtrees, else `'worker'` (or as the spec says). */
   readonly type: 'worker' | 'supervisor';
   /** How many times the supervisor restarted it. */
   readonly restartCount: number;
@@ -32,9 +35,13 @@ export interface ChildInfo {
 
 /** Counts as reported by `Supervisor.countChildren`. */
 export interface ChildCounts {
+  /** Child specs the supervisor holds, running or not. */
   readonly specs: number;
+  /** Children that are running. */
   readonly active: number;
+  /** Children of type `'supervisor'` (running or not). */
   readonly supervisors: number;
+  /** Children of type `'worker'` (running or not). */
   readonly workers: number;
 }
 
@@ -72,9 +79,16 @@ export type SupCall =
   | { op: 'which_child'; id: string | AnyRef }
   | { op: 'count_children' };
 
-/** Replies carry errors as data: a bad request fails the caller, never the supervisor. */
+/**
+ * A supervisor's reply to a request of {@link SupProtocol}. Replies carry errors as data: a
+ * bad request fails the caller, never the supervisor.
+ */
 export type SupReply<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
+/**
+ * The calls a supervisor process answers (what {@link SupervisorRef} carries). Use the
+ * `Supervisor` functions rather than calling it directly; its shape may change between versions.
+ */
 export type SupProtocol = {
   call:
     | [{ op: 'start_child'; spec?: ChildSpec; args?: unknown }, SupReply<AnyRef>]

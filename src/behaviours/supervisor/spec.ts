@@ -11,7 +11,19 @@ import { durationProblem } from '../../core/duration.js';
 import { checkName, describeValue } from '../../core/validate.js';
 import { validateThreadSpec } from '../../threads/thread-spec.js';
 
+/**
+ * How a supervisor restarts children when one exits and must be restarted (OTP's `strategy`):
+ * `'one_for_one'` (the default) restarts only that child; `'one_for_all'` stops and restarts
+ * every child; `'rest_for_one'` restarts that child and those started after it;
+ * `'simple_one_for_one'` holds one template child spec and starts children of it dynamically
+ * with `Supervisor.startChild(sup, args)`, each restarted on its own.
+ */
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one' | 'simple_one_for_one';
+/**
+ * When a child is restarted after it exits (OTP's `restart`): `'permanent'` (the default)
+ * always; `'transient'` only after an abnormal exit (not `'normal'`, `'shutdown'` or
+ * `{ shutdown }`); `'temporary'` never (and it is removed from the supervisor when it exits).
+ */
 export type RestartType = 'permanent' | 'transient' | 'temporary';
 
 /**

@@ -54,11 +54,18 @@ function checkChild(id: unknown, fn: string, refOk: boolean): void {
   );
 }
 
+/**
+ * The Supervisor API (Elixir's `Supervisor`, OTP's `supervisor`): start a supervisor, manage
+ * its children, and read its state. Every function taking `sup` accepts a supervisor ref or
+ * a registered name and throws (or rejects with) InvalidArgumentError for anything else.
+ */
 export const Supervisor = {
   /**
    * Starts a supervisor and its children in order. If a child fails to start, the children
    * already started are stopped in reverse order and this rejects with ChildStartError
-   * naming the child. For `simple_one_for_one`, `A` is the template's argument type (inferred
+   * naming the child. Invalid options reject with InvalidArgumentError; a taken `name` with
+   * AlreadyRegisteredError. Defaults: strategy `'one_for_one'`, at most 3 restarts within
+   * 5000 ms. OTP: `Supervisor.start_link/2`. For `simple_one_for_one`, `A` is the template's argument type (inferred
    * from its `start` function, or given: `Supervisor.start<A>(…)`); `startChild` requires it.
    */
   start<A = unknown>(options: Omit<SupervisorOptions, 'template'> & { template?: ChildSpec<A> }): Promise<SupervisorRef<A>> {
@@ -69,6 +76,9 @@ export const Supervisor = {
    * template with `args` (typed by the template: see {@link Supervisor.start}). Resolves with
    * the child's ref. A spec given to a `simple_one_for_one` supervisor rejects with
    * InvalidArgumentError, as OTP returns an error (it never starts the template instead).
+   * Also rejects with DuplicateChildError for a taken id, ChildStartError when the child fails
+   * to start, InvalidArgumentError for a bad spec. Waits without a timeout. OTP:
+   * `Supervisor.start_child/2`.
    */
   async startChild<A = unknown>(sup: SupervisorRef<A> | string, specOrArgs: ChildSpec | NoInfer<A>): Promise<AnyRef> {
     checkSup(sup, 'startChild');
@@ -80,25 +90,42 @@ export const Supervisor = {
     const msg = isSpec ? { op: 'start_child' as const, spec: specOrArgs as ChildSpec } : { op: 'start_child' as const, args: specOrArgs };
     return unwrap(await GenServer.call(sup as SupervisorRef, msg, INF)) as AnyRef;
   },
-  /** Stops a child (by id, or by ref for `simple_one_for_one`). Its spec is kept unless temporary or dynamic. */
+  /**
+   * Stops a child (by id, or by ref for `simple_one_for_one`). Its spec is kept (so
+   * `restartChild` can start it again) unless it is temporary or a `simple_one_for_one` child.
+   * Rejects with ChildNotFoundError when there is no such child. Waits without a timeout. OTP:
+   * `Supervisor.terminate_child/2`.
+   */
   async terminateChild(sup: SupervisorRef | string, id: string | AnyRef): Promise<void> {
     checkSup(sup, 'terminateChild');
     checkChild(id, 'terminateChild', true);
     unwrap(await GenServer.call(sup as SupervisorRef, { op: 'terminate_child', id }, INF));
   },
-  /** Starts a stopped child again from its spec. */
+  /**
+   * Starts a stopped child again from its spec; resolves with its new ref. Rejects with
+   * ChildRunningError when it runs, ChildNotFoundError when there is no such child,
+   * ChildStartError when it fails to start. OTP: `Supervisor.restart_child/2`.
+   */
   async restartChild(sup: SupervisorRef | string, id: string): Promise<AnyRef> {
     checkSup(sup, 'restartChild');
     checkChild(id, 'restartChild', false);
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'restart_child', id }, INF)) as AnyRef;
   },
-  /** Removes a stopped child's spec. */
+  /**
+   * Removes a stopped child's spec. Rejects with ChildRunningError when it runs (stop it
+   * first with `terminateChild`), ChildNotFoundError when there is no such child. OTP:
+   * `Supervisor.delete_child/2`.
+   */
   async deleteChild(sup: SupervisorRef | string, id: string): Promise<void> {
     checkSup(sup, 'deleteChild');
     checkChild(id, 'deleteChild', false);
     unwrap(await GenServer.call(sup as SupervisorRef, { op: 'delete_child', id }, INF));
   },
-  /** The children in start order: id, ref (undefined when not running), restart count. */
+  /**
+   * The children in start order: id, ref (undefined when not running), restart type, type and
+   * restart count. Uses the default 5000 ms call timeout (rejects with CallTimeoutError, or
+   * NoProcessError when the supervisor is not alive). OTP: `Supervisor.which_children/1`.
+   */
   async getChildren(sup: SupervisorRef | string): Promise<ChildInfo[]> {
     checkSup(sup, 'getChildren');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'which_children' })) as ChildInfo[];
@@ -124,12 +151,19 @@ export const Supervisor = {
     checkSup(sup, 'isRunning');
     return GenServer.isRunning(sup as SupervisorRef);
   },
-  /** Counts of specs, running children, supervisors and workers. */
+  /**
+   * Counts of specs, running children, supervisors and workers. Uses the default 5000 ms call
+   * timeout. OTP: `Supervisor.count_children/1`.
+   */
   async countChildren(sup: SupervisorRef | string): Promise<ChildCounts> {
     checkSup(sup, 'countChildren');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'count_children' })) as ChildCounts;
   },
-  /** Stops the children in reverse order, then the supervisor. */
+  /**
+   * Stops the children in reverse order, then the supervisor, with `reason` (default
+   * `'shutdown'`); waits as long as the children's shutdown takes. Rejects with NoProcessError
+   * when the supervisor is not alive. OTP: `Supervisor.stop/2`.
+   */
   stop(sup: SupervisorRef | string, reason: ExitReason = 'shutdown'): Promise<void> {
     try {
       checkSup(sup, 'stop');
@@ -140,6 +174,9 @@ export const Supervisor = {
       timeout: Number.POSITIVE_INFINITY,
     });
   },
-  /** The whole tree under `sup`, across threads (see introspection.ts). */
+  /**
+   * The whole supervision tree under `sup`, across threads, as {@link SupervisionNode}s.
+   * Rejects as `getChildren` does. OTP: `which_children/1` applied recursively.
+   */
   tree,
 } as const;
