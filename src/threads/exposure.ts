@@ -17,6 +17,7 @@ import type { ExitReason } from '../core/exit-reason.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
 import type { Outbound, Transferable } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
+import type { ThreadLinks } from './links.js';
 
 export class Exposure {
   private readonly ids = new Set<number>();
@@ -100,13 +101,15 @@ export class ExposingOutbound implements Outbound {
   ) {}
 
   deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined, transfer?: readonly Transferable[]): void {
+    // The refs inside `msg` are recorded by the clone check's own walk (ThreadLinks.onRefOut).
     this.inner.deliver(to, kind, msg, from, transfer);
-    this.exposure.scan(msg);
   }
 
   reply(to: RemoteFrom, ok: boolean, value: unknown): void {
     this.inner.reply(to, ok, value);
-    this.exposure.scan(value);
+    // A value reply's refs are recorded by the clone check's walk; an error reply is not
+    // clone-checked (it is plain data already), so it is walked here.
+    if (!ok) this.exposure.scan(value);
   }
 
   cancel(to: AnyRef, call: { node: string; thread: number; call: number }): void {
@@ -144,4 +147,17 @@ export class ExposingOutbound implements Outbound {
   reachable(ref: AnyRef): boolean {
     return this.inner.reachable(ref);
   }
+}
+
+/**
+ * Wires exposure tracking into the main thread's links: frames leave through an
+ * {@link ExposingOutbound}, refs inside messages and replies are recorded by the clone check's
+ * walk, and incoming frames are checked against the set. Returns the set.
+ */
+export function trackExposure(rt: Runtime, links: ThreadLinks): Exposure {
+  const exposure = new Exposure(rt);
+  rt.setOutbound(new ExposingOutbound(links, exposure));
+  links.visible = exposure;
+  links.onRefOut = (ref) => exposure.mark(ref);
+  return exposure;
 }

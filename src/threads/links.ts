@@ -88,6 +88,8 @@ export class ThreadLinks implements Outbound {
   private readonly dead = new Map<number, ExitReason>();
   /** Control frames (thread management) from peer `thread`. */
   onControl: ((thread: number, payload: unknown) => void) | undefined;
+  /** Called with each ref inside a message or reply that leaves this thread (main: exposure). */
+  onRefOut: ((ref: AnyRef) => void) | undefined;
   /** A peer's channel closed (its thread ended). */
   onPeerClosed: ((thread: number) => void) | undefined;
 
@@ -218,7 +220,7 @@ export class ThreadLinks implements Outbound {
 
   deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined, transfer?: readonly Transferable[]): void {
     const ch = this.channel(to);
-    const problem = findUncloneable(msg);
+    const problem = findUncloneable(msg, 'message', this.onRefOut);
     if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, formatRef(to));
     const c = this.counts.get(to.thread) as PeerCounts;
     const inFlight = c.sentFrames - c.ackedFrames;
@@ -241,7 +243,7 @@ export class ThreadLinks implements Outbound {
     const ch = this.channels.get(to.thread);
     if (ch === undefined) return;
     if (ok) {
-      const problem = findUncloneable(value, 'reply');
+      const problem = findUncloneable(value, 'reply', this.onRefOut);
       if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, `${to.node}/${to.thread}`);
     }
     ch.write(ok ? Tag.REPLY_OK : Tag.REPLY_ERR, 0, value, to.call);

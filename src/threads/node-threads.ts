@@ -32,7 +32,8 @@ import type { WireReason } from '../transport/frames.js';
 import { decodeEvent, decodeReason, encodeReason } from '../transport/frames.js';
 import { MessagePortTransport } from '../transport/message-port.js';
 import { capString, isPlainObject, isWireId, isWireRef, ownData, preview, wireReasonProblem } from '../transport/validate.js';
-import { ExposingOutbound, Exposure } from './exposure.js';
+import type { Exposure } from './exposure.js';
+import { trackExposure } from './exposure.js';
 import { ThreadLinks, threadReason } from './links.js';
 import { workerExecArgv } from './exec-argv.js';
 import type { StartTree, WorkerBoot } from './protocol.js';
@@ -126,10 +127,8 @@ export class NodeThreads {
 
   private constructor(readonly rt: Runtime) {
     this.links = new ThreadLinks(rt);
-    this.exposure = new Exposure(rt);
     // Every ref main sends to a worker is recorded on the way out; workers address no others.
-    rt.setOutbound(new ExposingOutbound(this.links, this.exposure));
-    this.links.visible = this.exposure;
+    this.exposure = trackExposure(rt, this.links);
     this.links.onProtocolViolation = (thread, detail) => this.cutOff(thread, detail);
     this.links.onControl = (thread, payload) => this.control(thread, payload);
     // Lifecycle events of every thread reach main's subscribers, forwarded only while any listen.

@@ -41,19 +41,35 @@ interface Found {
   valueType: string;
 }
 
-export function findUncloneable(value: unknown, root = 'message'): CloneProblem | undefined {
+/**
+ * `onRef`, when given, is called with every ref-shaped plain object (`{ node, thread, id }`)
+ * inside `value`, once the whole value is known to be cloneable: the same walk tells the main
+ * thread which of its refs leave for a worker (exposure.ts), instead of a second walk.
+ */
+export function findUncloneable(
+  value: unknown,
+  root = 'message',
+  onRef?: (ref: { node: string; thread: number; id: number }) => void,
+): CloneProblem | undefined {
   const t = typeof value;
   if (t === 'function') return { path: root, valueType: 'function' };
   if (t === 'symbol') return { path: root, valueType: 'symbol' };
   if (t !== 'object' || value === null) return undefined;
-  const found = walk(value as object, { seen: undefined });
-  if (found === undefined) return undefined;
+  const guard: Guard = { seen: undefined, refs: onRef === undefined ? undefined : [] };
+  const found = walk(value as object, guard);
+  if (found === undefined) {
+    if (onRef !== undefined) for (const r of guard.refs as RefLike[]) onRef(r);
+    return undefined;
+  }
   return { path: root + found.segments.reverse().join(''), valueType: found.valueType };
 }
 
-/** The cycle guard, created on the first nested object (most messages never need it). */
+type RefLike = { node: string; thread: number; id: number };
+
+/** The cycle guard, created on the first nested object (most messages never need it); refs seen, when asked for. */
 interface Guard {
   seen: Set<object> | undefined;
+  refs: RefLike[] | undefined;
 }
 
 /** Checks one member of `parent` reached through `segment` (`.key`, `[i]`, …). */
@@ -85,6 +101,10 @@ function walk(obj: object, guard: Guard): Found | undefined {
   }
   if (proto === Object.prototype || proto === null) {
     // The hot case: plain objects.
+    if (guard.refs !== undefined) {
+      const r = obj as { node?: unknown; thread?: unknown; id?: unknown };
+      if (typeof r.id === 'number' && typeof r.thread === 'number' && typeof r.node === 'string') guard.refs.push(r as RefLike);
+    }
     for (const k in obj) {
       const v = (obj as Record<string, unknown>)[k];
       if ((typeof v !== 'object' || v === null) && typeof v !== 'function' && typeof v !== 'symbol') continue;
