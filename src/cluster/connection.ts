@@ -1,0 +1,282 @@
+/**
+ * One TCP connection to a peer node: framing (wire.ts), write coalescing, idle ticks,
+ * liveness and backpressure accounting. No handshake, no routing: the handshake and the lanes
+ * (tcp-transport.ts) sit above and install their handlers with {@link Connection.onFrame}.
+ *
+ * - Writes: the first frame of a turn goes to `socket.write` at once; frames sent later in the
+ *   same turn are concatenated and written at the end of the turn (a microtask), at most
+ *   ~64 KiB per write (a larger frame goes alone). Nagle is off, so a lone frame is not held.
+ * - Ticks: a TICK goes out only after `tickMs` with nothing written, so an idle link is still
+ *   heard; traffic makes ticks unnecessary.
+ * - Liveness: `lastHeard` (performance.now()) moves on every received chunk, whatever it holds.
+ * - Close reasons, reported once to {@link Connection.onClose}: `connection_closed` (the socket
+ *   ended or failed), `frame_too_large` / `bad_frame` (the peer broke the wire contract; it is
+ *   told so with a GOODBYE), `goodbye:<reason>` (a GOODBYE arrived, or this side called
+ *   `close(reason)`).
+ * - Backpressure: `pendingBytes` counts what is coalescing plus `socket.writableLength`;
+ *   `busy` is true at or above `highWaterBytes`. Sends are still accepted while busy (the layer
+ *   above decides what to hold back); {@link Connection.onDrain} fires when busy clears.
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { InvalidArgumentError } from '../errors.js';
+import { microtask } from '../transport/transport.js';
+import type { Frame } from './wire.js';
+import { encodeBatch, encodeFrame, FrameDecoder, Kind, MAX_FRAME_BYTES } from './wire.js';
+
+/** Options of a {@link Connection}; every field is optional. */
+export interface ConnectionOptions {
+  /** Silence on the sending side after which a TICK is written, in ms; default 500; 0 disables ticks. */
+  readonly tickMs?: number;
+  /** Largest frame accepted or sent (declared length); default 64 MiB. */
+  readonly maxFrameBytes?: number;
+  /** `pendingBytes` at which the connection is `busy`; default 32 MiB. */
+  readonly highWaterBytes?: number;
+  /** Bytes coalesced into one `socket.write` before it goes out early; default 64 KiB. */
+  readonly maxWriteBytes?: number;
+  /** After a close, how long the peer has to end its side before the socket is destroyed, in ms; default 5000. */
+  readonly closeTimeoutMs?: number;
+}
+
+/** Why a connection closed: see the module comment. */
+export type CloseReason = 'connection_closed' | 'frame_too_large' | 'bad_frame' | `goodbye:${string}`;
+
+/** Longest GOODBYE reason kept from a peer. */
+const MAX_REASON_LENGTH = 200;
+
+export class Connection {
+  /** performance.now() of the last received chunk (or of the construction). */
+  lastHeard = performance.now();
+  /** performance.now() of the last write. */
+  private lastWritten = performance.now();
+  private readonly decoder: FrameDecoder;
+  private readonly tickMs: number;
+  private readonly maxFrameBytes: number;
+  private readonly highWaterBytes: number;
+  private readonly maxWriteBytes: number;
+  private readonly closeTimeoutMs: number;
+  /** Frames coalescing this turn; undefined when no turn is open (the next send goes eagerly). */
+  private pending: Buffer[] | undefined;
+  private pendingSize = 0;
+  private frameHandler: ((frame: Frame) => void) | undefined;
+  private closeHandlers: ((reason: CloseReason) => void)[] = [];
+  private drainHandler: (() => void) | undefined;
+  private closedWith: CloseReason | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private wasBusy = false;
+
+  constructor(
+    readonly socket: Socket,
+    options: ConnectionOptions = {},
+  ) {
+    this.tickMs = checkNumber('tickMs', options.tickMs ?? 500);
+    this.maxFrameBytes = checkNumber('maxFrameBytes', options.maxFrameBytes ?? MAX_FRAME_BYTES, 1);
+    this.highWaterBytes = checkNumber('highWaterBytes', options.highWaterBytes ?? 32 * 1024 * 1024, 1);
+    this.maxWriteBytes = checkNumber('maxWriteBytes', options.maxWriteBytes ?? 64 * 1024, 1);
+    this.closeTimeoutMs = checkNumber('closeTimeoutMs', options.closeTimeoutMs ?? 5000);
+    this.decoder = new FrameDecoder(this.maxFrameBytes);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onSocketDrain);
+    socket.on('error', () => this.finish('connection_closed'));
+    socket.on('close', () => this.finish('connection_closed'));
+    // The peer half-closed: nothing more will arrive, so end our side too.
+    socket.on('end', () => this.finish('connection_closed'));
+    if (socket.destroyed) this.finish('connection_closed');
+    else this.scheduleTick(this.tickMs);
+  }
+
+  /** Installs the receiver of every frame but GOODBYE (which closes); replaces the previous one. */
+  onFrame(handler: ((frame: Frame) => void) | undefined): void {
+    this.frameHandler = handler;
+  }
+
+  /** Adds a close handler: called once with the reason (at once if already closed). */
+  onClose(handler: (reason: CloseReason) => void): void {
+    if (this.closedWith !== undefined) handler(this.closedWith);
+    else this.closeHandlers.push(handler);
+  }
+
+  /** Installs the handler called when `busy` turns false. */
+  onDrain(handler: (() => void) | undefined): void {
+    this.drainHandler = handler;
+  }
+
+  get isClosed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  get closeReason(): CloseReason | undefined {
+    return this.closedWith;
+  }
+
+  /** Bytes accepted but not yet handed to the kernel: coalescing plus the socket's own queue. */
+  get pendingBytes(): number {
+    return this.pendingSize + this.socket.writableLength;
+  }
+
+  /** True while {@link pendingBytes} is at or above `highWaterBytes`. */
+  get busy(): boolean {
+    return this.pendingBytes >= this.highWaterBytes;
+  }
+
+  /** Sends one frame (see encodeFrame). Returns false when closed (nothing sent); throws for a bad frame. */
+  send(kind: Kind, body?: Uint8Array | Record<string, unknown>): boolean {
+    if (this.closedWith !== undefined) return false;
+    this.enqueue(encodeFrame(kind, body, this.maxFrameBytes));
+    return true;
+  }
+
+  /**
+   * Sends one BATCH. Returns false when closed (nothing sent); throws (before anything is
+   * queued) when the batch cannot be encoded, as a transport's post does.
+   */
+  sendBatch(toThread: number, fromThread: number, batch: unknown[]): boolean {
+    if (this.closedWith !== undefined) return false;
+    this.enqueue(encodeBatch(toThread, fromThread, batch, this.maxFrameBytes));
+    return true;
+  }
+
+  /** Sends GOODBYE `{ reason }` after what is queued, ends the socket, and reports `goodbye:<reason>`. */
+  close(reason = 'normal'): void {
+    if (this.closedWith !== undefined) return;
+    this.sayGoodbye(reason);
+    this.finish(`goodbye:${capReason(reason)}`);
+  }
+
+  private enqueue(frame: Buffer): void {
+    const pending = this.pending;
+    if (pending === undefined) {
+      this.pending = [];
+      microtask(this.flush);
+      this.write(frame);
+      return;
+    }
+    if (this.pendingSize > 0 && this.pendingSize + frame.length > this.maxWriteBytes) this.writePending();
+    pending.push(frame);
+    this.pendingSize += frame.length;
+    if (this.pendingSize >= this.maxWriteBytes) this.writePending();
+    else this.noteBusy();
+  }
+
+  /** End of the turn: writes what coalesced; the next send goes eagerly again. */
+  private readonly flush = (): void => {
+    this.writePending();
+    this.pending = undefined;
+  };
+
+  private writePending(): void {
+    const pending = this.pending;
+    if (pending === undefined || pending.length === 0) return;
+    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, this.pendingSize);
+    pending.length = 0;
+    this.pendingSize = 0;
+    this.write(out);
+  }
+
+  private write(bytes: Buffer): void {
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.lastWritten = performance.now();
+    this.socket.write(bytes);
+    this.noteBusy();
+  }
+
+  private noteBusy(): void {
+    if (this.busy) this.wasBusy = true;
+  }
+
+  private readonly onSocketDrain = (): void => {
+    if (this.wasBusy && !this.busy) {
+      this.wasBusy = false;
+      this.drainHandler?.();
+    }
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.lastHeard = performance.now();
+    if (this.closedWith !== undefined) return;
+    const { frames, error } = this.decoder.push(chunk);
+    for (const f of frames) {
+      if (this.closedWith !== undefined) return;
+      if (f.kind === Kind.GOODBYE) {
+        const r = f.body.reason;
+        this.finish(`goodbye:${capReason(typeof r === 'string' ? r : 'unknown')}`);
+        return;
+      }
+      this.frameHandler?.(f);
+    }
+    if (error !== undefined && this.closedWith === undefined) {
+      // Tell the peer why, then stop reading it.
+      this.sayGoodbye(error.error);
+      this.finish(error.error);
+    }
+  };
+
+  private sayGoodbye(reason: string): void {
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.writePending();
+    try {
+      this.write(encodeFrame(Kind.GOODBYE, { reason: capReason(reason) }));
+    } catch {
+      // Unreachable for a capped reason; a GOODBYE is a courtesy, closing goes on regardless.
+    }
+  }
+
+  /** Closes once: stops ticks, ends the socket (destroyed if the peer lingers), reports the reason. */
+  private finish(reason: CloseReason): void {
+    if (this.closedWith !== undefined) {
+      if (this.socket.destroyed) this.clearKill();
+      return;
+    }
+    this.closedWith = reason;
+    this.pending = undefined;
+    this.pendingSize = 0;
+    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
+    this.tickTimer = undefined;
+    const socket = this.socket;
+    if (!socket.destroyed) {
+      if (!socket.writableEnded) socket.end();
+      this.killTimer = setTimeout(() => socket.destroy(), this.closeTimeoutMs);
+      this.killTimer.unref();
+      socket.once('close', () => this.clearKill());
+    }
+    const handlers = this.closeHandlers;
+    this.closeHandlers = [];
+    for (const h of handlers) h(reason);
+  }
+
+  private clearKill(): void {
+    if (this.killTimer !== undefined) clearTimeout(this.killTimer);
+    this.killTimer = undefined;
+  }
+
+  private scheduleTick(delay: number): void {
+    if (this.tickMs === 0) return;
+    this.tickTimer = setTimeout(this.onTickTimer, delay);
+    this.tickTimer.unref();
+  }
+
+  private readonly onTickTimer = (): void => {
+    this.tickTimer = undefined;
+    if (this.closedWith !== undefined) return;
+    const idle = performance.now() - this.lastWritten;
+    if (idle >= this.tickMs && this.pending === undefined) {
+      this.write(encodeFrame(Kind.TICK));
+      this.scheduleTick(this.tickMs);
+    } else {
+      this.scheduleTick(Math.max(1, this.tickMs - idle));
+    }
+  };
+}
+
+function capReason(r: string): string {
+  return r.length > MAX_REASON_LENGTH ? r.slice(0, MAX_REASON_LENGTH) : r;
+}
+
+function checkNumber(name: string, v: number, min = 0): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
+    throw new InvalidArgumentError(`Connection option ${name}`, `expected a finite number ≥ ${min}, got ${String(v)}`);
+  }
+  return v;
+}
