@@ -83,6 +83,8 @@ export const ErrorCode = {
   MAILBOX_OVERFLOW: 'ERR_MAILBOX_OVERFLOW',
   /** The channel to another thread is over its in-flight bound: {@link ChannelBusyError}. */
   BUSY: 'ERR_BUSY',
+  /** A cluster connection's handshake failed: {@link HandshakeError}. */
+  HANDSHAKE: 'ERR_HANDSHAKE',
   /** Reserved for errors raised on another node. */
   REMOTE: 'ERR_REMOTE',
 } as const;
@@ -711,6 +713,48 @@ export class RuntimeClosedError extends SpindleError {
   }
 }
 
+/** Why a cluster handshake failed (see docs/cluster-handshake.md). */
+export type HandshakeFailureReason =
+  | 'auth_failed'
+  | 'bad_message'
+  | 'version_mismatch'
+  | 'timeout'
+  | 'duplicate_connection'
+  | 'name_mismatch'
+  | 'connection_closed';
+
+/** Every {@link HandshakeFailureReason}; the Record makes the compiler insist on all of them. */
+const HANDSHAKE_FAILURE_REASONS: Readonly<Record<HandshakeFailureReason, true>> = {
+  auth_failed: true,
+  bad_message: true,
+  version_mismatch: true,
+  timeout: true,
+  duplicate_connection: true,
+  name_mismatch: true,
+  connection_closed: true,
+};
+
+/**
+ * A cluster connection could not be brought up: the handshake with `peer` failed for `reason`
+ * (a REJECT either side sent or received, its timer, or the socket closing first).
+ */
+export class HandshakeError extends SpindleError {
+  /** Always `'HandshakeError'`. */
+  override name = 'HandshakeError';
+  constructor(
+    /** Why it failed. */
+    readonly reason: HandshakeFailureReason,
+    /** The other end, as text (an address, or a node name once known). */
+    readonly peer: string,
+  ) {
+    super(ErrorCode.HANDSHAKE, `the handshake with ${peer} failed: ${reason}`, { reason, peer });
+  }
+  /** True when `e` is a HandshakeError by its code (also after crossing threads or nodes); never throws. */
+  static is(e: unknown): e is HandshakeError {
+    return SpindleError.hasCode(e, ErrorCode.HANDSHAKE);
+  }
+}
+
 // --- Serialization --------------------------------------------------------------------------
 //
 // What arrives from another thread or node is untrusted data: the code is a key looked up in
@@ -950,7 +994,13 @@ const REBUILDERS = new Map<string, Rebuilder>([
   [ErrorCode.TASK_FAILED, (c, cause) => withMessage(new TaskFailedError(str(c, 'task'), cause), c.message)],
   [ErrorCode.TASK_EXITED, (c, cause) => withMessage(new TaskExitedError(str(c, 'task'), reasonOf(c, cause)), c.message)],
   [ErrorCode.TASK_AWAITED, (c) => new TaskAlreadyAwaitedError(str(c, 'task'))],
+  [ErrorCode.HANDSHAKE, (c) => new HandshakeError(handshakeReason(ctx(c, 'reason')), str(c, 'peer'))],
 ]);
+
+/** A known {@link HandshakeFailureReason}; anything else reads as `bad_message`. */
+function handshakeReason(v: unknown): HandshakeFailureReason {
+  return typeof v === 'string' && Object.hasOwn(HANDSHAKE_FAILURE_REASONS, v) ? (v as HandshakeFailureReason) : 'bad_message';
+}
 
 /** The context field `k` (own fields only: `toString` or `__proto__` read as absent). */
 function ctx(c: Clean, k: string): unknown {

@@ -9,6 +9,7 @@ import {
   BadReturnValueError,
   CallTimeoutError,
   ChannelBusyError,
+  HandshakeError,
   ChildNotFoundError,
   ChildRunningError,
   ChildStartError,
@@ -67,6 +68,7 @@ const samples: [string, new (...args: any[]) => SpindleError, SpindleError][] = 
   ['MailboxFullError', MailboxFullError, new MailboxFullError('#Ref<n@h/1/7>', 100)],
   ['MailboxOverflowError', MailboxOverflowError, new MailboxOverflowError('#Ref<n@h/1/7>', 100)],
   ['ChannelBusyError', ChannelBusyError, new ChannelBusyError('thread 2', 5000, 4096)],
+  ['HandshakeError', HandshakeError, new HandshakeError('auth_failed', '127.0.0.1:4370')],
 ];
 
 function expectSame(rebuilt: Error, original: SpindleError, cls: new (...args: never[]) => SpindleError): void {

@@ -1,0 +1,400 @@
+/**
+ * Sessions: the glue that turns a TCP socket into an authenticated peer. `dial` connects and
+ * `accept` takes an accepted socket; both wrap the socket in a {@link Connection}, run the
+ * {@link Handshake} over HELLO / CHALLENGE / PROOF / WELCOME / REJECT frames, and resolve with a
+ * {@link Session} once it is up (then {@link Lanes} owns the connection's frames).
+ *
+ * Until WELCOME, every frame is checked: a handshake frame whose body `type` is not its kind, a
+ * BATCH, or any other kind is answered with REJECT `bad_message`; TICKs (connection liveness)
+ * are ignored. A wire error (`bad_frame`, `frame_too_large`) closes the connection with a
+ * GOODBYE saying so and fails the handshake as `bad_message`. The handshake timer covers the
+ * whole exchange (the TCP connect included, for `dial`): when it fires the handshake is aborted
+ * with `timeout` and a REJECT is sent. Every failure rejects with a {@link HandshakeError} and
+ * destroys the socket once what was written has been flushed.
+ *
+ * `listen` is a small acceptor: a `net.Server` that hands each socket to `accept` and limits
+ * how often one remote address may fail.
+ */
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { HandshakeError, type HandshakeFailureReason, InvalidArgumentError } from '../errors.js';
+import { Connection, type ConnectionOptions } from './connection.js';
+import { Handshake, type HandshakeMessage, type HandshakePeer, type HandshakeStep, type RejectReason } from './handshake.js';
+import { Lanes } from './tcp-transport.js';
+import { type Frame, Kind } from './wire.js';
+
+/** An authenticated connection to a peer node. */
+export interface Session {
+  /** Who the peer is (authenticated by the handshake). */
+  readonly peer: HandshakePeer;
+  readonly connection: Connection;
+  /** The lanes of the connection; they own its frames from WELCOME on. */
+  readonly lanes: Lanes;
+}
+
+/** What both `dial` and `accept` take. */
+export interface SessionOptions {
+  /** The cluster secret: a string (UTF-8) or bytes, at least 16 bytes. */
+  readonly secret: string | Uint8Array;
+  /** This node's name: 1–255 printable ASCII characters. */
+  readonly name: string;
+  /** This node's incarnation: an integer 0–2^32-1. */
+  readonly creation: number;
+  /** Versions this node speaks, `[min, max]` (default `[1, 1]`). */
+  readonly proto?: readonly [number, number];
+  /** Features to announce. */
+  readonly features?: readonly string[];
+  /** How long the whole handshake may take, in ms; default 5000. */
+  readonly handshakeTimeoutMs?: number;
+  /** Options of the {@link Connection}. */
+  readonly connection?: ConnectionOptions;
+  /**
+   * Called synchronously once the handshake is up, before any later frame is routed: open
+   * lanes here so as not to miss a batch the peer sends at once (a BATCH for no open lane goes
+   * to `lanes.onStray`, dropped by default). Must not throw (a throw closes the session).
+   */
+  readonly onSession?: (session: Session) => void;
+}
+
+/** Options of {@link dial}. */
+export interface DialOptions extends SessionOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Local address to bind the socket to. */
+  readonly localAddress?: string;
+  /** The name the dialer means to reach; another name fails with `name_mismatch`. */
+  readonly expectPeer?: string;
+}
+
+/** Options of {@link accept}. */
+export interface AcceptOptions extends SessionOptions {
+  /** Called with the authenticated peer before WELCOME; a reason rejects it. Must not throw. */
+  readonly admit?: (peer: HandshakePeer) => RejectReason | undefined;
+}
+
+/** Options of {@link listen}. */
+export interface ListenOptions extends AcceptOptions {
+  readonly host: string;
+  /** Port to bind; 0 picks a free one. */
+  readonly port: number;
+  /** Called (synchronously, as `onSession`) with each session that comes up. */
+  readonly onSession: (session: Session) => void;
+  /** Called with each failed handshake and the remote address. */
+  readonly onRejected?: (error: HandshakeError, remoteAddress: string) => void;
+  /** Failures from one address, within `failureWindowMs`, that block it; default 5. */
+  readonly maxFailures?: number;
+  /** The window the failures are counted over, in ms; default 10000. */
+  readonly failureWindowMs?: number;
+  /** How long a blocked address has its new sockets closed at once, in ms; default 10000. */
+  readonly blockMs?: number;
+}
+
+/** A running {@link listen}er. */
+export interface Listener {
+  /** The bound port. */
+  readonly port: number;
+  /** Stops accepting, destroys the sockets still in their handshake; resolves once the server is closed. */
+  close(): Promise<void>;
+}
+
+const TYPE_OF_KIND: ReadonlyMap<number, HandshakeMessage['type']> = new Map([
+  [Kind.HELLO, 'HELLO'],
+  [Kind.CHALLENGE, 'CHALLENGE'],
+  [Kind.PROOF, 'PROOF'],
+  [Kind.WELCOME, 'WELCOME'],
+  [Kind.REJECT, 'REJECT'],
+]);
+
+const KIND_OF_TYPE: Readonly<Record<HandshakeMessage['type'], Kind>> = {
+  HELLO: Kind.HELLO,
+  CHALLENGE: Kind.CHALLENGE,
+  PROOF: Kind.PROOF,
+  WELCOME: Kind.WELCOME,
+  REJECT: Kind.REJECT,
+};
+
+function checkOptions(what: string, options: unknown): asserts options is Record<string, unknown> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} options`, 'expected an object');
+}
+
+function checkMs(argument: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidArgumentError(argument, `expected a finite number > 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+function checkHook(argument: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'function') throw new InvalidArgumentError(argument, 'expected a function');
+}
+
+/** Destroys the socket once what was written is flushed (at once when nothing can be). */
+function destroyAfterFlush(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.connecting || socket.writableFinished || !socket.writableEnded) {
+    socket.destroy();
+    return;
+  }
+  socket.once('finish', () => socket.destroy());
+}
+
+/** Runs the handshake over `connection`; `label` names the other end in errors. */
+function run(
+  connection: Connection,
+  handshake: Handshake,
+  timeoutMs: number,
+  label: string,
+  onSession: ((session: Session) => void) | undefined,
+): Promise<Session> {
+  return new Promise<Session>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => step(handshake.abort('timeout')), timeoutMs);
+
+    const fail = (reason: HandshakeFailureReason, send: HandshakeMessage | undefined): void => {
+      settled = true;
+      clearTimeout(timer);
+      connection.onFrame(undefined);
+      if (send !== undefined) connection.send(Kind.REJECT, send as unknown as Record<string, unknown>);
+      connection.close(`handshake:${reason}`);
+      destroyAfterFlush(connection.socket);
+      reject(new HandshakeError(reason, label));
+    };
+
+    function step(s: HandshakeStep): void {
+      if (settled) return;
+      if (s.reject !== undefined) {
+        fail(s.reject, s.send);
+        return;
+      }
+      if (s.send !== undefined) connection.send(KIND_OF_TYPE[s.send.type], s.send as unknown as Record<string, unknown>);
+      if (s.done !== undefined) {
+        settled = true;
+        clearTimeout(timer);
+        const session: Session = { peer: s.done.peer, connection, lanes: new Lanes(connection) };
+        try {
+          onSession?.(session);
+        } catch {
+          connection.close('handshake:on_session_threw');
+          destroyAfterFlush(connection.socket);
+          reject(new HandshakeError('connection_closed', label));
+          return;
+        }
+        resolve(session);
+      }
+    }
+
+    connection.onFrame((frame: Frame) => {
+      if (settled || frame.kind === Kind.TICK) return;
+      const type = TYPE_OF_KIND.get(frame.kind);
+      if (type === undefined || !('body' in frame) || frame.body.type !== type) {
+        step(handshake.abort('bad_message'));
+        return;
+      }
+      step(handshake.receive(frame.body));
+    });
+
+    connection.onClose((reason) => {
+      if (settled) return;
+      const why: HandshakeFailureReason = reason === 'bad_frame' || reason === 'frame_too_large' ? 'bad_message' : 'connection_closed';
+      fail(why, undefined);
+    });
+
+    if (!settled) {
+      const hello = handshake.start();
+      if (hello !== undefined) step({ send: hello });
+    }
+  });
+}
+
+/** Connects to `host:port` and runs the dialer's side of the handshake. */
+export function dial(options: DialOptions): Promise<Session> {
+  let handshake: Handshake;
+  let timeoutMs: number;
+  try {
+    checkOptions('dial', options);
+    const { host, port, localAddress } = options;
+    if (typeof host !== 'string' || host === '') throw new InvalidArgumentError('dial host', 'expected a non-empty string');
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new InvalidArgumentError('dial port', `expected an integer 1-65535, got ${String(port)}`);
+    }
+    if (localAddress !== undefined && typeof localAddress !== 'string') {
+      throw new InvalidArgumentError('dial localAddress', 'expected a string');
+    }
+    checkHook('dial onSession', options.onSession);
+    timeoutMs = checkMs('dial handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
+    handshake = new Handshake({
+      role: 'dialer',
+      secret: options.secret,
+      name: options.name,
+      creation: options.creation,
+      proto: options.proto,
+      features: options.features,
+      expectPeer: options.expectPeer,
+    });
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const socket = netConnect({ host: options.host, port: options.port, localAddress: options.localAddress });
+  let connection: Connection;
+  try {
+    connection = new Connection(socket, options.connection);
+  } catch (e) {
+    socket.destroy();
+    return Promise.reject(e);
+  }
+  return run(connection, handshake, timeoutMs, `${options.host}:${options.port}`, options.onSession);
+}
+
+/** Runs the acceptor's side of the handshake on an accepted socket (destroyed if it fails). */
+export function accept(socket: Socket, options: AcceptOptions): Promise<Session> {
+  let handshake: Handshake;
+  let timeoutMs: number;
+  let connection: Connection;
+  try {
+    checkOptions('accept', options);
+    checkHook('accept onSession', options.onSession);
+    timeoutMs = checkMs('accept handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
+    handshake = new Handshake({
+      role: 'acceptor',
+      secret: options.secret,
+      name: options.name,
+      creation: options.creation,
+      proto: options.proto,
+      features: options.features,
+      admit: options.admit,
+    });
+    connection = new Connection(socket, options.connection);
+  } catch (e) {
+    socket.destroy();
+    return Promise.reject(e);
+  }
+  const label = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+  return run(connection, handshake, timeoutMs, label, options.onSession);
+}
+
+interface Failures {
+  /** Times of the recent failures (ms, `Date.now()`). */
+  times: number[];
+  blockedUntil: number;
+}
+
+/** Most addresses tracked at once; beyond it the stale ones are swept. */
+const MAX_TRACKED = 4096;
+
+/**
+ * Listens on `host:port` and runs `accept` on every socket. An address with `maxFailures`
+ * failed handshakes within `failureWindowMs` has its new sockets destroyed at once for `blockMs`.
+ */
+export function listen(options: ListenOptions): Promise<Listener> {
+  let maxFailures: number;
+  let windowMs: number;
+  let blockMs: number;
+  try {
+    checkOptions('listen', options);
+    if (typeof options.host !== 'string' || options.host === '') {
+      throw new InvalidArgumentError('listen host', 'expected a non-empty string');
+    }
+    const port = options.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new InvalidArgumentError('listen port', `expected an integer 0-65535, got ${String(port)}`);
+    }
+    if (typeof options.onSession !== 'function') throw new InvalidArgumentError('listen onSession', 'expected a function');
+    checkHook('listen onRejected', options.onRejected);
+    checkHook('listen admit', options.admit);
+    checkMs('listen handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
+    maxFailures = checkMs('listen maxFailures', options.maxFailures, 5);
+    if (!Number.isInteger(maxFailures)) throw new InvalidArgumentError('listen maxFailures', 'expected a positive integer');
+    windowMs = checkMs('listen failureWindowMs', options.failureWindowMs, 10_000);
+    blockMs = checkMs('listen blockMs', options.blockMs, 10_000);
+    // Validates secret, name, creation, proto and features before anything is bound.
+    new Handshake({
+      role: 'acceptor',
+      secret: options.secret,
+      name: options.name,
+      creation: options.creation,
+      proto: options.proto,
+      features: options.features,
+    });
+  } catch (e) {
+    return Promise.reject(e);
+  }
+
+  const failures = new Map<string, Failures>();
+  const pending = new Set<Socket>();
+  let closed = false;
+
+  const isBlocked = (address: string, now: number): boolean => {
+    const f = failures.get(address);
+    if (f === undefined) return false;
+    if (f.blockedUntil > now) return true;
+    f.times = f.times.filter((t) => now - t < windowMs);
+    if (f.times.length === 0) failures.delete(address);
+    return false;
+  };
+
+  const noteFailure = (address: string): void => {
+    const now = Date.now();
+    if (failures.size >= MAX_TRACKED && !failures.has(address)) {
+      for (const [a, f] of failures) if (f.blockedUntil <= now && f.times.every((t) => now - t >= windowMs)) failures.delete(a);
+      if (failures.size >= MAX_TRACKED) failures.delete(failures.keys().next().value as string);
+    }
+    const f = failures.get(address) ?? { times: [], blockedUntil: 0 };
+    f.times = f.times.filter((t) => now - t < windowMs);
+    f.times.push(now);
+    if (f.times.length >= maxFailures) {
+      f.blockedUntil = now + blockMs;
+      f.times = [];
+    }
+    failures.set(address, f);
+  };
+
+  const acceptOptions: AcceptOptions = {
+    secret: options.secret,
+    name: options.name,
+    creation: options.creation,
+    proto: options.proto,
+    features: options.features,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    connection: options.connection,
+    admit: options.admit,
+    onSession: options.onSession,
+  };
+
+  const server: Server = createServer((socket) => {
+    const address = socket.remoteAddress ?? '?';
+    if (closed || isBlocked(address, Date.now())) {
+      socket.destroy();
+      return;
+    }
+    pending.add(socket);
+    accept(socket, acceptOptions).then(
+      () => pending.delete(socket),
+      (e: unknown) => {
+        pending.delete(socket);
+        // Sockets destroyed by close() are not the peer's failures.
+        if (closed || !HandshakeError.is(e)) return;
+        noteFailure(address);
+        options.onRejected?.(e, address);
+      },
+    );
+  });
+
+  return new Promise<Listener>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : options.port;
+      resolve({
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            closed = true;
+            for (const s of pending) s.destroy();
+            pending.clear();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
