@@ -16,9 +16,17 @@
  * how often one remote address may fail.
  */
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { checkDuration } from '../core/duration.js';
 import { HandshakeError, type HandshakeFailureReason, InvalidArgumentError } from '../errors.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import { Handshake, type HandshakeMessage, type HandshakePeer, type HandshakeStep, type RejectReason } from './handshake.js';
+import {
+  Handshake,
+  type HandshakeMessage,
+  type HandshakeOptions,
+  type HandshakePeer,
+  type HandshakeStep,
+  type RejectReason,
+} from './handshake.js';
 import { Lanes } from './tcp-transport.js';
 import { type Frame, Kind } from './wire.js';
 
@@ -31,18 +39,8 @@ export interface Session {
   readonly lanes: Lanes;
 }
 
-/** What both `dial` and `accept` take. */
-export interface SessionOptions {
-  /** The cluster secret: a string (UTF-8) or bytes, at least 16 bytes. */
-  readonly secret: string | Uint8Array;
-  /** This node's name: 1–255 printable ASCII characters. */
-  readonly name: string;
-  /** This node's incarnation: an integer 0–2^32-1. */
-  readonly creation: number;
-  /** Versions this node speaks, `[min, max]` (default `[1, 1]`). */
-  readonly proto?: readonly [number, number];
-  /** Features to announce. */
-  readonly features?: readonly string[];
+/** What both `dial` and `accept` take: this node's identity (as for {@link Handshake}), and limits. */
+export interface SessionOptions extends Pick<HandshakeOptions, 'secret' | 'name' | 'creation' | 'proto' | 'features'> {
   /** How long the whole handshake may take, in ms; default 5000. */
   readonly handshakeTimeoutMs?: number;
   /** Options of the {@link Connection}. */
@@ -116,12 +114,16 @@ function checkOptions(what: string, options: unknown): asserts options is Record
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} options`, 'expected an object');
 }
 
+/** A duration by the one rule (see core/duration.ts), finite and > 0 here: a session needs a deadline. */
 function checkMs(argument: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidArgumentError(argument, `expected a finite number > 0, got ${String(v)}`);
-  }
-  return v;
+  const ms = checkDuration(argument, v, fallback, { infinity: false });
+  if (ms === 0) throw new InvalidArgumentError(argument, 'expected a number of milliseconds > 0, got 0');
+  return ms;
+}
+
+/** A handshake for this session's role, from the identity options both ends share. */
+function handshakeFor(role: 'dialer' | 'acceptor', o: SessionOptions, extra: Pick<HandshakeOptions, 'expectPeer' | 'admit'>): Handshake {
+  return new Handshake({ role, secret: o.secret, name: o.name, creation: o.creation, proto: o.proto, features: o.features, ...extra });
 }
 
 function checkHook(argument: string, v: unknown): void {
@@ -222,15 +224,7 @@ export function dial(options: DialOptions): Promise<Session> {
     }
     checkHook('dial onSession', options.onSession);
     timeoutMs = checkMs('dial handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
-    handshake = new Handshake({
-      role: 'dialer',
-      secret: options.secret,
-      name: options.name,
-      creation: options.creation,
-      proto: options.proto,
-      features: options.features,
-      expectPeer: options.expectPeer,
-    });
+    handshake = handshakeFor('dialer', options, { expectPeer: options.expectPeer });
   } catch (e) {
     return Promise.reject(e);
   }
@@ -254,15 +248,7 @@ export function accept(socket: Socket, options: AcceptOptions): Promise<Session>
     checkOptions('accept', options);
     checkHook('accept onSession', options.onSession);
     timeoutMs = checkMs('accept handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
-    handshake = new Handshake({
-      role: 'acceptor',
-      secret: options.secret,
-      name: options.name,
-      creation: options.creation,
-      proto: options.proto,
-      features: options.features,
-      admit: options.admit,
-    });
+    handshake = handshakeFor('acceptor', options, { admit: options.admit });
     connection = new Connection(socket, options.connection);
   } catch (e) {
     socket.destroy();
@@ -302,19 +288,13 @@ export function listen(options: ListenOptions): Promise<Listener> {
     checkHook('listen onRejected', options.onRejected);
     checkHook('listen admit', options.admit);
     checkMs('listen handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
-    maxFailures = checkMs('listen maxFailures', options.maxFailures, 5);
-    if (!Number.isInteger(maxFailures)) throw new InvalidArgumentError('listen maxFailures', 'expected a positive integer');
+    maxFailures = options.maxFailures ?? 5;
+    if (typeof maxFailures !== 'number' || !Number.isSafeInteger(maxFailures) || maxFailures < 1)
+      throw new InvalidArgumentError('listen maxFailures', `expected a positive integer, got ${String(maxFailures)}`);
     windowMs = checkMs('listen failureWindowMs', options.failureWindowMs, 10_000);
     blockMs = checkMs('listen blockMs', options.blockMs, 10_000);
     // Validates secret, name, creation, proto and features before anything is bound.
-    new Handshake({
-      role: 'acceptor',
-      secret: options.secret,
-      name: options.name,
-      creation: options.creation,
-      proto: options.proto,
-      features: options.features,
-    });
+    handshakeFor('acceptor', options, {});
   } catch (e) {
     return Promise.reject(e);
   }
