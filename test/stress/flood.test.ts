@@ -10,7 +10,6 @@ import {
   ChannelBusyError,
   GenServer,
   Process,
-  Registry,
   Supervisor,
   ThreadExitError,
   Threads,
@@ -21,9 +20,7 @@ import { freshRuntime, waitFor } from '../../src/testing.js';
 import { NodeThreads } from '../../src/threads/node-threads.js';
 import type { SinkProtocol } from '../fixtures/stress-tree.js';
 import type { TestNode } from '../threads/helpers.js';
-import { eventually, startNode, threadChild } from '../threads/helpers.js';
-
-const STRESS = new URL('../fixtures/stress-tree.ts', import.meta.url).href;
+import { STRESS, eventually, startNode, threadChild, whereisEventually } from '../threads/helpers.js';
 
 let node: TestNode | undefined;
 afterEach(async () => {
@@ -31,12 +28,7 @@ afterEach(async () => {
   node = undefined;
 });
 
-async function sinkRef(): Promise<import('../../src/index.js').Ref<SinkProtocol>> {
-  return (await eventually(
-    async () => Registry.whereis<SinkProtocol>('sink'),
-    (r) => r !== undefined,
-  )) as import('../../src/index.js').Ref<SinkProtocol>;
-}
+const sinkRef = () => whereisEventually<SinkProtocol>('sink');
 
 describe('stress', () => {
   it('a burst of 100k CPU-bound casts (~10 µs each, ~1 s of work) does not trip a 500 ms watchdog; every cast is handled', async () => {

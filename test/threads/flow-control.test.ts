@@ -9,7 +9,6 @@ import {
   MailboxFullError,
   MailboxOverflowError,
   Process,
-  Registry,
   Supervisor,
   Threads,
   isErrorExit,
@@ -18,9 +17,7 @@ import {
 import { flush, freshRuntime, waitFor } from '../../src/testing.js';
 import type { SinkProtocol } from '../fixtures/stress-tree.js';
 import type { TestNode } from './helpers.js';
-import { eventually, startNode, threadChild } from './helpers.js';
-
-const STRESS = new URL('../fixtures/stress-tree.ts', import.meta.url).href;
+import { STRESS, eventually, startNode, threadChild, whereisEventually } from './helpers.js';
 
 let node: TestNode | undefined;
 afterEach(async () => {
@@ -40,10 +37,7 @@ describe('a bounded mailbox on a worker thread', () => {
     const shared = new SharedArrayBuffer(4);
     const handledCount = new Int32Array(shared);
     node = await startNode([threadChild('t', STRESS, { shared, maxMailbox: 10 })]);
-    const sink = (await eventually(
-      async () => Registry.whereis<SinkProtocol>('sink'),
-      (r) => r !== undefined,
-    )) as Ref<SinkProtocol>;
+    const sink = await whereisEventually<SinkProtocol>('sink');
     const events: string[] = [];
     const stop = onLifecycle((e) => {
       if (e.type === 'cast_dropped') events.push(e.why);
@@ -78,10 +72,7 @@ describe('a bounded mailbox on a worker thread', () => {
   it('Process.info of a dead or unreachable process on another thread is undefined; a bad ref is refused', async () => {
     const shared = new SharedArrayBuffer(4);
     node = await startNode([threadChild('t', STRESS, { shared })]);
-    const sink = (await eventually(
-      async () => Registry.whereis<SinkProtocol>('sink'),
-      (r) => r !== undefined,
-    )) as AnyRef;
+    const sink = (await whereisEventually<SinkProtocol>('sink')) as AnyRef;
     await expect(Process.info({ ...sink, id: sink.id + 1000 })).resolves.toBeUndefined();
     await expect(Process.info({ ...sink, thread: 99 })).resolves.toBeUndefined();
     await expect(Process.info({ ...sink, id: 0 })).resolves.toBeUndefined();
@@ -96,10 +87,7 @@ describe('Threads.stats', () => {
   it("reports every thread's counters, main first, each read on its own thread", async () => {
     const shared = new SharedArrayBuffer(4);
     node = await startNode([threadChild('t', STRESS, { shared })]);
-    const sink = (await eventually(
-      async () => Registry.whereis<SinkProtocol>('sink'),
-      (r) => r !== undefined,
-    )) as Ref<SinkProtocol>;
+    const sink = await whereisEventually<SinkProtocol>('sink');
     for (let i = 0; i < 100; i++) GenServer.cast(sink, { type: 'work', us: 0 });
     GenServer.cast({ ...sink, id: sink.id + 1000 } as Ref<SinkProtocol>, { type: 'work', us: 0 }); // no such process there
     const stats = await eventually(

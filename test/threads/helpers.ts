@@ -3,14 +3,16 @@
  * root supervisor with thread children) that is always torn down — no worker may outlive its
  * test file — and a poll helper for conditions that need an async probe.
  */
-import type { AnyRef, ChildSpec, GenServerBehavior, Runtime, SupervisorOptions, SupervisorRef } from '../../src/index.js';
-import { Supervisor } from '../../src/index.js';
+import type { AnyRef, ChildSpec, Protocol, Ref, GenServerBehavior, Runtime, SupervisorOptions, SupervisorRef } from '../../src/index.js';
+import { Registry, Supervisor } from '../../src/index.js';
 import type { FreshRuntimeOptions } from '../../src/testing.js';
 import { freshRuntime } from '../../src/testing.js';
 import { NodeThreads } from '../../src/threads/node-threads.js';
 
 export const TREE = new URL('../fixtures/tree.ts', import.meta.url).href;
 export const EXTRAS = new URL('../fixtures/thread-extras.ts', import.meta.url).href;
+/** The stress subtree: a sink that burns a set time per cast and counts in shared memory. */
+export const STRESS = new URL('../fixtures/stress-tree.ts', import.meta.url).href;
 
 /** Generous: a worker boots through tsx in 100–800 ms, more on a loaded 2-core machine. */
 export const BOOT_MS = 30_000;
@@ -111,3 +113,11 @@ export function recorder(
 }
 
 export type { AnyRef };
+
+/** The ref registered as `name`, once some thread has registered it. */
+export async function whereisEventually<P extends Protocol = Protocol>(name: string): Promise<Ref<P>> {
+  return (await eventually(
+    async () => Registry.whereis<P>(name),
+    (r) => r !== undefined,
+  )) as Ref<P>;
+}
