@@ -85,6 +85,8 @@ export const ErrorCode = {
   BUSY: 'ERR_BUSY',
   /** A cluster connection's handshake failed: {@link HandshakeError}. */
   HANDSHAKE: 'ERR_HANDSHAKE',
+  /** The node of the target is not connected, or went down while a call waited: {@link NodeDownError}. */
+  NODE_DOWN: 'ERR_NODE_DOWN',
   /** Reserved for errors raised on another node. */
   REMOTE: 'ERR_REMOTE',
 } as const;
@@ -755,6 +757,53 @@ export class HandshakeError extends SpindleError {
   }
 }
 
+/** Why a node is down (see docs/concepts/cluster.md). */
+export type NodeDownReason =
+  | 'connection_closed'
+  | 'heartbeat_timeout'
+  | 'graceful_shutdown'
+  | 'protocol_error'
+  | 'cluster_stopped'
+  | 'not_connected'
+  | 'restarted';
+
+/** Every {@link NodeDownReason}; the Record makes the compiler insist on all of them. */
+const NODE_DOWN_REASONS: Readonly<Record<NodeDownReason, true>> = {
+  connection_closed: true,
+  heartbeat_timeout: true,
+  graceful_shutdown: true,
+  protocol_error: true,
+  cluster_stopped: true,
+  not_connected: true,
+  restarted: true,
+};
+
+/**
+ * The node of a call's target is not connected (`not_connected`), or the connection to it was
+ * lost while the call waited for its reply (the other reasons). Erlang's `{nodedown, Node}`.
+ */
+export class NodeDownError extends SpindleError {
+  /** Always `'NodeDownError'`. */
+  override name = 'NodeDownError';
+  constructor(
+    /** The node, as `name@host:port`. */
+    readonly node: string,
+    /** Why it is down. */
+    readonly reason: NodeDownReason,
+  ) {
+    super(ErrorCode.NODE_DOWN, `node ${node} is down (${reason})`, { node, reason });
+  }
+  /** True when `e` is a NodeDownError by its code (also after crossing threads or nodes); never throws. */
+  static is(e: unknown): e is NodeDownError {
+    return SpindleError.hasCode(e, ErrorCode.NODE_DOWN);
+  }
+}
+
+/** A known {@link NodeDownReason}; anything else reads as `connection_closed`. */
+function nodeDownReason(v: unknown): NodeDownReason {
+  return typeof v === 'string' && Object.hasOwn(NODE_DOWN_REASONS, v) ? (v as NodeDownReason) : 'connection_closed';
+}
+
 // --- Serialization --------------------------------------------------------------------------
 //
 // What arrives from another thread or node is untrusted data: the code is a key looked up in
@@ -995,6 +1044,7 @@ const REBUILDERS = new Map<string, Rebuilder>([
   [ErrorCode.TASK_EXITED, (c, cause) => withMessage(new TaskExitedError(str(c, 'task'), reasonOf(c, cause)), c.message)],
   [ErrorCode.TASK_AWAITED, (c) => new TaskAlreadyAwaitedError(str(c, 'task'))],
   [ErrorCode.HANDSHAKE, (c) => new HandshakeError(handshakeReason(ctx(c, 'reason')), str(c, 'peer'))],
+  [ErrorCode.NODE_DOWN, (c) => new NodeDownError(str(c, 'node'), nodeDownReason(ctx(c, 'reason')))],
 ]);
 
 /** A known {@link HandshakeFailureReason}; anything else reads as `bad_message`. */

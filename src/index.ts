@@ -109,3 +109,10 @@ export type {
   AsyncStreamOptions,
 } from './behaviours/task-process.js';
 export { comlinkChild, comlinkProxy, type ComlinkChildOptions, type ComlinkWorkerOptions } from './threads/comlink-child.js';
+
+// Distribution: nodes over TCP.
+export { Cluster } from './cluster/cluster.js';
+export type { ClusterOptions, NodeInfo, ClusterStatus } from './cluster/cluster.js';
+export type { TlsOptions } from './cluster/session.js';
+export { BehaviorRegistry } from './cluster/behavior-registry.js';
+export type { RemoteName, StartRemoteOptions } from './behaviours/gen-server/remote.js';

@@ -10,6 +10,7 @@ import {
   CallTimeoutError,
   ChannelBusyError,
   HandshakeError,
+  NodeDownError,
   ChildNotFoundError,
   ChildRunningError,
   ChildStartError,
@@ -69,6 +70,7 @@ const samples: [string, new (...args: any[]) => SpindleError, SpindleError][] = 
   ['MailboxOverflowError', MailboxOverflowError, new MailboxOverflowError('#Ref<n@h/1/7>', 100)],
   ['ChannelBusyError', ChannelBusyError, new ChannelBusyError('thread 2', 5000, 4096)],
   ['HandshakeError', HandshakeError, new HandshakeError('auth_failed', '127.0.0.1:4370')],
+  ['NodeDownError', NodeDownError, new NodeDownError('b@127.0.0.3:4370', 'heartbeat_timeout')],
 ];
 
 function expectSame(rebuilt: Error, original: SpindleError, cls: new (...args: never[]) => SpindleError): void {

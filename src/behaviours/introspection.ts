@@ -209,7 +209,7 @@ function stateOf(rt: Runtime, ref: unknown, timeoutMs: number): Promise<unknown>
     const state = committedState(rt.procs.get(target.id), target, rt.strictMessages);
     return Promise.resolve(rt.strictMessages ? structuredClone(state) : state);
   }
-  if (target.id === 0 || rt.remoteAlive?.(target) !== true) return Promise.reject(new NoProcessError(formatRef(target)));
+  if (target.id === 0 || !rt.aliveElsewhere(target)) return Promise.reject(new NoProcessError(formatRef(target)));
   const req: GetStateRequest = { op: 'get_state', id: target.id };
   return rt.router.call(makeRef(target.node, target.thread, 0), req, timeoutMs).catch((e: unknown) => {
     // The thread died meanwhile: so did the process.

@@ -3,7 +3,7 @@
  * that act on "the current process" must run inside a callback (in async callbacks, before
  * the first `await`); they throw NotInProcessError otherwise.
  */
-import { InvalidArgumentError, NoProcessError, NotInProcessError, ServerExitedError } from '../errors.js';
+import { InvalidArgumentError, NoProcessError, NodeDownError, NotInProcessError, ServerExitedError } from '../errors.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import { exitReasonProblem } from '../core/exit-reason.js';
 import type { Proc } from '../core/process.js';
@@ -125,7 +125,7 @@ function alive(ref: AnyRef): boolean {
   checkRef(ref, 'Process.alive');
   const rt = currentRuntime();
   if (rt.router.isLocal(ref)) return rt.procs.get(ref.id)?.alive ?? false;
-  return rt.remoteAlive?.(ref) ?? false;
+  return rt.aliveElsewhere(ref);
 }
 
 /**
@@ -138,13 +138,13 @@ function info(ref: AnyRef): Promise<ProcessInfo | undefined> {
   if (!isRef(ref)) return Promise.reject(new InvalidArgumentError('ref passed to Process.info', 'expected a ref ({ node, thread, id })'));
   const rt = currentRuntime();
   if (rt.router.isLocal(ref)) return Promise.resolve(processInfo(rt.procs.get(ref.id)));
-  if (ref.id === 0 || rt.remoteAlive?.(ref) !== true) return Promise.resolve(undefined);
+  if (ref.id === 0 || !rt.aliveElsewhere(ref)) return Promise.resolve(undefined);
   const req: InfoRequest = { op: 'process_info', id: ref.id };
   return rt.router.call(makeRef(ref.node, ref.thread, 0), req, 5000).then(
     (v) => v as ProcessInfo | undefined,
     (e) => {
       // The thread died meanwhile: so did the process.
-      if (ServerExitedError.is(e) || NoProcessError.is(e)) return undefined;
+      if (ServerExitedError.is(e) || NoProcessError.is(e) || NodeDownError.is(e)) return undefined;
       throw e;
     },
   );

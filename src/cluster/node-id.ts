@@ -95,3 +95,9 @@ export function sameNode(a: NodeId, b: NodeId): boolean {
 export function newCreation(random: () => number = Math.random): number {
   return 1 + Math.floor(random() * 0xfffffffe);
 }
+
+/** The short form `name@host:port` of a node id (its `~creation` cut); any other string is returned as is. */
+export function shortNodeId(id: string): string {
+  const tilde = id.lastIndexOf('~');
+  return tilde < 0 ? id : id.slice(0, tilde);
+}

@@ -16,6 +16,7 @@
  * how often one remote address may fail.
  */
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { checkDuration } from '../core/duration.js';
 import { HandshakeError, type HandshakeFailureReason, InvalidArgumentError } from '../errors.js';
 import { Connection, type ConnectionOptions } from './connection.js';
@@ -53,8 +54,33 @@ export interface SessionOptions extends Pick<HandshakeOptions, 'secret' | 'name'
   readonly onSession?: (session: Session) => void;
 }
 
+/**
+ * Mutual TLS under the handshake: each side presents `cert` (with `key`) and accepts only a
+ * peer whose certificate is signed by `ca`. The HMAC handshake still runs inside: TLS adds
+ * confidentiality and a second, certificate-based authentication; node names are not read
+ * from certificates.
+ */
+export interface TlsOptions {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+  readonly ca: string | Buffer | readonly (string | Buffer)[];
+}
+
+function checkTls(argument: string, tls: unknown): void {
+  if (tls === undefined) return;
+  if (typeof tls !== 'object' || tls === null) throw new InvalidArgumentError(argument, 'expected { key, cert, ca }');
+  for (const k of ['key', 'cert', 'ca'] as const) {
+    const v = (tls as Record<string, unknown>)[k];
+    const ok = (x: unknown) => typeof x === 'string' || Buffer.isBuffer(x);
+    if (!(ok(v) || (k === 'ca' && Array.isArray(v) && v.length > 0 && v.every(ok))))
+      throw new InvalidArgumentError(`${argument}.${k}`, 'expected PEM text or a Buffer');
+  }
+}
+
 /** Options of {@link dial}. */
 export interface DialOptions extends SessionOptions {
+  /** Mutual TLS (see {@link TlsOptions}); default plain TCP. */
+  readonly tls?: TlsOptions;
   readonly host: string;
   readonly port: number;
   /** Local address to bind the socket to. */
@@ -71,6 +97,8 @@ export interface AcceptOptions extends SessionOptions {
 
 /** Options of {@link listen}. */
 export interface ListenOptions extends AcceptOptions {
+  /** Mutual TLS (see {@link TlsOptions}); default plain TCP. */
+  readonly tls?: TlsOptions;
   readonly host: string;
   /** Port to bind; 0 picks a free one. */
   readonly port: number;
@@ -78,6 +106,11 @@ export interface ListenOptions extends AcceptOptions {
   readonly onSession: (session: Session) => void;
   /** Called with each failed handshake and the remote address. */
   readonly onRejected?: (error: HandshakeError, remoteAddress: string) => void;
+  /**
+   * The node's identity once the port is bound (for `port: 0`, when the name holds the port);
+   * replaces `name` and `creation` for every handshake. No socket is accepted before it is known.
+   */
+  readonly identityForPort?: (port: number) => { readonly name: string; readonly creation: number };
   /** Failures from one address, within `failureWindowMs`, that block it; default 5. */
   readonly maxFailures?: number;
   /** The window the failures are counted over, in ms; default 10000. */
@@ -223,12 +256,27 @@ export function dial(options: DialOptions): Promise<Session> {
       throw new InvalidArgumentError('dial localAddress', 'expected a string');
     }
     checkHook('dial onSession', options.onSession);
+    checkTls('dial tls', options.tls);
     timeoutMs = checkMs('dial handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
     handshake = handshakeFor('dialer', options, { expectPeer: options.expectPeer });
   } catch (e) {
     return Promise.reject(e);
   }
-  const socket = netConnect({ host: options.host, port: options.port, localAddress: options.localAddress });
+  const tls = options.tls;
+  const socket =
+    tls === undefined
+      ? netConnect({ host: options.host, port: options.port, localAddress: options.localAddress })
+      : tlsConnect({
+          host: options.host,
+          port: options.port,
+          ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+          key: tls.key,
+          cert: tls.cert,
+          ca: tls.ca as string | Buffer | (string | Buffer)[],
+          rejectUnauthorized: true,
+          // Peers are named by the handshake, not by host names in certificates: the CA is the check.
+          checkServerIdentity: () => undefined,
+        });
   let connection: Connection;
   try {
     connection = new Connection(socket, options.connection);
@@ -287,6 +335,7 @@ export function listen(options: ListenOptions): Promise<Listener> {
     if (typeof options.onSession !== 'function') throw new InvalidArgumentError('listen onSession', 'expected a function');
     checkHook('listen onRejected', options.onRejected);
     checkHook('listen admit', options.admit);
+    checkTls('listen tls', options.tls);
     checkMs('listen handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
     maxFailures = options.maxFailures ?? 5;
     if (typeof maxFailures !== 'number' || !Number.isSafeInteger(maxFailures) || maxFailures < 1)
@@ -328,7 +377,7 @@ export function listen(options: ListenOptions): Promise<Listener> {
     failures.set(address, f);
   };
 
-  const acceptOptions: AcceptOptions = {
+  let acceptOptions: AcceptOptions = {
     secret: options.secret,
     name: options.name,
     creation: options.creation,
@@ -340,7 +389,7 @@ export function listen(options: ListenOptions): Promise<Listener> {
     onSession: options.onSession,
   };
 
-  const server: Server = createServer((socket) => {
+  const onSocket = (socket: Socket): void => {
     const address = socket.remoteAddress ?? '?';
     if (closed || isBlocked(address, Date.now())) {
       socket.destroy();
@@ -357,7 +406,15 @@ export function listen(options: ListenOptions): Promise<Listener> {
         options.onRejected?.(e, address);
       },
     );
-  });
+  };
+  const tls = options.tls;
+  const server: Server =
+    tls === undefined
+      ? createServer(onSocket)
+      : createTlsServer(
+          { key: tls.key, cert: tls.cert, ca: tls.ca as string | Buffer | (string | Buffer)[], requestCert: true, rejectUnauthorized: true },
+          onSocket,
+        );
 
   return new Promise<Listener>((resolve, reject) => {
     server.once('error', reject);
@@ -365,6 +422,7 @@ export function listen(options: ListenOptions): Promise<Listener> {
       server.off('error', reject);
       const addr = server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : options.port;
+      if (options.identityForPort !== undefined) acceptOptions = { ...acceptOptions, ...options.identityForPort(port) };
       resolve({
         port,
         close: () =>

@@ -13,6 +13,8 @@ export type ExitReason =
   | 'killed'
   /** Linked or monitored a process that was not alive. */
   | 'noproc'
+  /** The process was on a node whose connection was lost (Erlang's `noconnection`). */
+  | 'noconnection'
   /** A shutdown carrying a detail; treated like `'shutdown'` by restart rules. */
   | { readonly shutdown: unknown }
   /** A callback threw; `error` is what was thrown. */
@@ -30,9 +32,9 @@ export function isErrorExit(reason: ExitReason): reason is { readonly error: unk
 
 /** Validates a value used as an exit reason; returns undefined when it is one. */
 export function exitReasonProblem(reason: unknown): string | undefined {
-  if (reason === 'normal' || reason === 'shutdown' || reason === 'killed' || reason === 'noproc') return undefined;
+  if (reason === 'normal' || reason === 'shutdown' || reason === 'killed' || reason === 'noproc' || reason === 'noconnection') return undefined;
   if (typeof reason === 'object' && reason !== null && ('error' in reason || 'shutdown' in reason)) return undefined;
-  return `expected 'normal', 'shutdown', 'killed', 'noproc', { shutdown } or { error }, got ${typeof reason === 'string' ? JSON.stringify(reason) : typeof reason}`;
+  return `expected 'normal', 'shutdown', 'killed', 'noproc', 'noconnection', { shutdown } or { error }, got ${typeof reason === 'string' ? JSON.stringify(reason) : typeof reason}`;
 }
 
 /** One-line rendering for logs and error messages. */

@@ -4,7 +4,15 @@
  * decides: same thread → the process; other thread or node → the {@link Outbound} installed
  * by the threads/cluster layer. So every feature works the same at all three distances.
  */
-import { InvalidArgumentError, MailboxFullError, NoProcessError, NotCloneableError, ServerExitedError, serializeError } from '../errors.js';
+import {
+  ACROSS_NODES,
+  InvalidArgumentError,
+  MailboxFullError,
+  NoProcessError,
+  NotCloneableError,
+  ServerExitedError,
+  serializeError,
+} from '../errors.js';
 import { findUncloneable } from '../transport/cloneable.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Proc } from './process.js';
@@ -124,7 +132,15 @@ class CallTable {
 }
 
 export class Router {
+  /** The path to the other threads of this node (installed by the threads layer). */
   outbound: Outbound | undefined;
+  /** The path to other nodes (installed by the cluster layer). */
+  nodes: Outbound | undefined;
+  /**
+   * Extra system requests (process id 0) this runtime answers, installed by the cluster layer
+   * (remote spawn, calls by name): returns true when it took the request.
+   */
+  systemExtension: ((msg: unknown, from: From) => boolean) | undefined;
   /** Calls this thread made to other threads/nodes, by call id, awaiting a reply. */
   readonly outgoing = new CallTable();
   private nextCall = 1;
@@ -133,6 +149,11 @@ export class Router {
 
   isLocal(ref: AnyRef): boolean {
     return ref.thread === this.rt.thread && ref.node === this.rt.node;
+  }
+
+  /** The outbound path toward `ref` (another thread of this node, or another node). */
+  out(ref: { readonly node: string }): Outbound | undefined {
+    return ref.node === this.rt.node ? this.outbound : this.nodes;
   }
 
   /**
@@ -169,7 +190,7 @@ export class Router {
       p.enqueue(kind, m, undefined);
       return;
     }
-    const out = this.outbound;
+    const out = this.out(to);
     if (out === undefined || !out.reachable(to)) {
       this.dropped(to, 'unreachable');
       return;
@@ -221,9 +242,9 @@ export class Router {
         }
         p.enqueue(CALL, m, from);
       } else {
-        const out = this.outbound;
+        const out = this.out(to);
         if (out === undefined || !out.reachable(to)) {
-          reject(new NoProcessError(formatRef(to)));
+          reject(this.unreachable?.(to) ?? new NoProcessError(formatRef(to)));
           return;
         }
         from.callId = this.nextCall++;
@@ -243,7 +264,7 @@ export class Router {
   /** A remote call timed out here: forget it and tell the callee to withdraw it. */
   forgetCall(from: LocalFrom): void {
     this.outgoing.take(from.callId);
-    this.outbound?.cancel(from.target, {
+    this.out(from.target)?.cancel(from.target, {
       node: this.rt.node,
       thread: this.rt.thread,
       call: from.callId,
@@ -274,17 +295,17 @@ export class Router {
     }
     if (from.done) return;
     from.done = true;
-    this.remoteReply(from, false, serializeError(err));
+    this.remoteReply(from, false, serializeError(err, from.node === this.rt.node ? undefined : ACROSS_NODES));
   }
 
   private remoteReply(from: RemoteFrom, ok: boolean, value: unknown): void {
-    const out = this.outbound;
+    const out = this.out(from);
     if (out === undefined) return;
     try {
       out.reply(from, ok, value);
     } catch (e) {
       // The reply itself could not cross (e.g. not cloneable): the caller gets that error.
-      if (ok) out.reply(from, false, serializeError(e));
+      if (ok) out.reply(from, false, serializeError(e, from.node === this.rt.node ? undefined : ACROSS_NODES));
       else this.rt.logger.warn(`reply to ${from.node}/${from.thread} lost: ${String(e)}`);
     }
   }
@@ -296,14 +317,14 @@ export class Router {
    * returned (a peer answering for another is a protocol violation). A reply for a call
    * already settled (timed out, say) is dropped quietly.
    */
-  settleOutgoing(callId: number, ok: boolean, value: unknown, fromThread?: number): string | undefined {
+  settleOutgoing(callId: number, ok: boolean, value: unknown, fromThread?: number, fromNode: string = this.rt.node): string | undefined {
     const from = this.outgoing.take(callId);
     if (from === undefined) {
       return fromThread !== undefined && callId >= this.nextCall ? `a reply to call ${callId}, which was never made` : undefined;
     }
-    if (fromThread !== undefined && from.target.thread !== fromThread) {
+    if (fromThread !== undefined && (from.target.thread !== fromThread || from.target.node !== fromNode)) {
       this.outgoing.set(callId, from); // still the real callee's to answer
-      return `a reply to call ${callId}, which was made to thread ${from.target.thread}`;
+      return `a reply to call ${callId}, which was made to ${from.target.node === fromNode ? `thread ${from.target.thread}` : 'another node'}`;
     }
     if (!from.settle()) return undefined;
     if (ok) from.resolve(value);
@@ -311,15 +332,53 @@ export class Router {
     return undefined;
   }
 
-  /** Rejects every outgoing call whose target matches (its thread or node died). */
-  failOutgoing(pred: (ref: AnyRef) => boolean, reason: ExitReason): void {
+  /**
+   * Rejects every outgoing call whose target matches (its thread or node died): with
+   * `callError(target)` when given, else ServerExitedError with `reason`.
+   */
+  failOutgoing(pred: (ref: AnyRef) => boolean, reason: ExitReason, callError?: (target: AnyRef) => Error): void {
     for (const from of this.outgoing.all()) {
       if (!pred(from.target)) continue;
       this.outgoing.take(from.callId);
       if (!from.settle()) continue;
-      from.reject(ServerExitedError.for(from.target, reason, from.msg));
+      from.reject(callError !== undefined ? callError(from.target) : ServerExitedError.for(from.target, reason, from.msg));
     }
   }
+
+  /**
+   * Every process matching `gone` is lost at once (its thread or node died): calls to them
+   * fail, links fire exit signals and monitors fire DOWN with `reason`, monitors they held on
+   * local processes are dropped, and so are names held for them.
+   */
+  peersGone(gone: (ref: AnyRef) => boolean, reason: ExitReason, callError?: (target: AnyRef) => Error): void {
+    const rt = this.rt;
+    this.failOutgoing(gone, reason, callError);
+    for (const p of [...rt.procs.values()]) {
+      if (p.links !== undefined) {
+        for (const r of [...p.links.values()]) if (gone(r)) p.exitSignal(r, reason, true);
+      }
+      if (p.monitoring !== undefined) {
+        for (const [key, target] of [...p.monitoring]) {
+          if (!gone(target)) continue;
+          const monitor: MonitorRef = { node: rt.node, thread: rt.thread, monitor: Number(key.slice(key.lastIndexOf('/m') + 2)) };
+          this.down({ ref: p.ref, monitor }, target, reason);
+        }
+      }
+      if (p.watchers !== undefined) {
+        for (const [key, w] of [...p.watchers]) if (gone(w.ref)) p.watchers.delete(key);
+      }
+    }
+    rt.externalThreadDown(gone, reason);
+    rt.names.dropWhere(gone);
+  }
+
+  /** Why a link or monitor to an unreachable `ref` fires at once: `noconnection` for another node (as Erlang), else `noproc`. */
+  private lostReason(ref: AnyRef): ExitReason {
+    return ref.node === this.rt.node ? 'noproc' : 'noconnection';
+  }
+
+  /** The error a call to an unreachable ref gets (the cluster layer: NodeDownError); default NoProcessError. */
+  unreachable: ((ref: AnyRef) => Error | undefined) | undefined;
 
   /**
    * An incoming cast or info from peer thread `src` for local process `id`. A message that
@@ -330,12 +389,12 @@ export class Router {
     const rt = this.rt;
     const p = rt.procs.get(id);
     if (p === undefined) {
-      rt.handledFrom(src, true);
+      if (src >= 0) rt.handledFrom(src, true);
       rt.stats.droppedCasts++;
       return;
     }
     if (p.bound !== undefined && p.admit() !== Admit.Yes) {
-      rt.handledFrom(src, true);
+      if (src >= 0) rt.handledFrom(src, true);
       this.dropped(p.ref, 'mailbox_full');
       return;
     }
@@ -372,6 +431,7 @@ export class Router {
    */
   systemCall(msg: unknown, from: From, shown?: { has(id: number): boolean }): void {
     const rt = this.rt;
+    if (shown === undefined && this.systemExtension?.(msg, from) === true) return;
     if (isInfoRequest(msg)) this.reply(from, processInfo(rt.procs.get(msg.id)));
     else if (isStatsRequest(msg)) this.reply(from, rt.threadStats());
     else if (isListRequest(msg)) this.reply(from, processList(rt.procs.values(), shown));
@@ -394,7 +454,7 @@ export class Router {
       this.rt.procs.get(to.id)?.exitSignal(from, reason, viaLink);
       return;
     }
-    const out = this.outbound;
+    const out = this.out(to);
     if (out?.reachable(to)) out.exit(to, from, reason, viaLink);
   }
 
@@ -419,9 +479,9 @@ export class Router {
       (p.links ??= new Map()).set(refKey(from), from);
       return;
     }
-    const out = this.outbound;
+    const out = this.out(to);
     if (out?.reachable(to)) out.link(to, from);
-    else this.exitSignal(from, to, 'noproc', true);
+    else this.exitSignal(from, to, this.lostReason(to), true);
   }
 
   unlink(a: AnyRef, b: AnyRef): void {
@@ -434,7 +494,7 @@ export class Router {
       this.rt.procs.get(to.id)?.links?.delete(refKey(from));
       return;
     }
-    const out = this.outbound;
+    const out = this.out(to);
     if (out?.reachable(to)) out.unlink(to, from);
   }
 
@@ -460,9 +520,9 @@ export class Router {
       });
       return;
     }
-    const out = this.outbound;
+    const out = this.out(target);
     if (out?.reachable(target)) out.monitor(target, watcher, m);
-    else this.down({ ref: watcher, monitor: m }, target, 'noproc');
+    else this.down({ ref: watcher, monitor: m }, target, this.lostReason(target));
   }
 
   /** Removes monitor `key` from `target`. */
@@ -471,7 +531,7 @@ export class Router {
       this.rt.procs.get(target.id)?.watchers?.delete(key);
       return;
     }
-    const out = this.outbound;
+    const out = this.out(target);
     if (out?.reachable(target)) out.demonitor(target, key);
   }
 
@@ -479,7 +539,7 @@ export class Router {
   down(w: { ref: AnyRef; monitor: MonitorRef }, ref: AnyRef, reason: ExitReason): void {
     const to = w.ref;
     if (!this.isLocal(to)) {
-      const out = this.outbound;
+      const out = this.out(to);
       if (out?.reachable(to)) out.down(to, w.monitor, ref, reason);
       return;
     }

@@ -221,8 +221,37 @@ export class Runtime {
         claim(name: string, ref: AnyRef): Promise<void>;
       }
     | undefined;
-  /** Liveness of a process on another thread/node, from the node's tables. @internal */
+  /** Liveness of a process on another thread, from the node's tables. @internal */
   remoteAlive: ((ref: AnyRef) => boolean) | undefined;
+  /**
+   * The long id (`name@host:port~creation`) of a connected node named by its short or long id,
+   * this node's own for itself; undefined when not connected (installed by the cluster layer). @internal
+   */
+  resolveNode: ((node: string) => string | undefined) | undefined;
+  /** As {@link remoteStop}, for a process on another node (installed by the cluster layer). @internal */
+  nodeStop: ((ref: AnyRef, reason: ExitReason, timeoutMs: number) => Promise<void>) | undefined;
+  /** As {@link remoteAlive}, for a process on another node: its node is connected. @internal */
+  nodeAlive: ((ref: AnyRef) => boolean) | undefined;
+
+  /** Stops a process on another thread or node; undefined when there is no path to it. @internal */
+  stopElsewhere(ref: AnyRef, reason: ExitReason, timeoutMs: number): Promise<void> | undefined {
+    return (ref.node === this.node ? this.remoteStop : this.nodeStop)?.(ref, reason, timeoutMs);
+  }
+
+  /** True when a process on another thread or node may be alive (its thread or node is there). @internal */
+  aliveElsewhere(ref: AnyRef): boolean {
+    return (ref.node === this.node ? this.remoteAlive : this.nodeAlive)?.(ref) ?? false;
+  }
+
+  /**
+   * Gives this runtime its cluster node name (the cluster layer, at `Cluster.start`). Only
+   * while it has no process: every ref carries the node, so a ref made before would be left
+   * behind with the old name. @internal
+   */
+  rename(node: string): void {
+    (this as { node: string }).node = node;
+    (this as { selfRef: AnyRef }).selfRef = makeRef(node, this.thread, 0);
+  }
   private nextId = 1;
   private nextMonitor = 1;
   private readonly external = new Map<string, { target: AnyRef; cb: (ref: AnyRef, reason: ExitReason) => void }>();

@@ -21,6 +21,7 @@ import { isInfoRequest, namedProcess } from '../core/process-info.js';
 import type { Outbound } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
 import { ambient } from '../core/runtime.js';
+import { stopElsewhere } from '../core/stop-elsewhere.js';
 import { findUncloneable } from '../transport/cloneable.js';
 import { FRAME, Tag, decodeReason, encodeReason } from '../transport/frames.js';
 import type { Transferable, Transport } from '../transport/transport.js';
@@ -285,23 +286,7 @@ export class ThreadLinks implements Outbound {
 
   /** Graceful stop of a process on another thread: STOP frame, then a kill after the timeout. */
   private stopRemote(ref: AnyRef, reason: ExitReason, timeoutMs: number): Promise<void> {
-    const rt = this.rt;
-    return new Promise<void>((resolve, reject) => {
-      let timer: unknown;
-      let settled = false;
-      rt.watch(ref, (_ref, why) => {
-        settled = true;
-        if (timer !== undefined) rt.clock.clearTimeout(timer);
-        // As for a local process: stopping one that is not alive rejects with NoProcessError.
-        if (why === 'noproc') reject(new NoProcessError(formatRef(ref)));
-        else resolve();
-      });
-      if (settled) return; // its thread is already gone (the watch fired at once)
-      this.channels.get(ref.thread)?.write(Tag.STOP, ref.id, encodeReason(reason), 0);
-      if (timeoutMs !== Number.POSITIVE_INFINITY) {
-        timer = rt.clock.setTimeout(() => rt.router.exitSignal(ref, rt.selfRef, 'killed', false), timeoutMs);
-      }
-    });
+    return stopElsewhere(this.rt, ref, timeoutMs, () => this.channels.get(ref.thread)?.write(Tag.STOP, ref.id, encodeReason(reason), 0));
   }
 
   /** A frame could not be posted (e.g. not cloneable after all): fail what waits on it. */
@@ -730,26 +715,7 @@ export class ThreadLinks implements Outbound {
     const ch = this.channels.get(thread);
     this.channels.delete(thread);
     ch?.close();
-    const onThread = (r: AnyRef) => r.node === rt.node && r.thread === thread;
-    rt.router.failOutgoing(onThread, reason);
-    for (const p of [...rt.procs.values()]) {
-      if (p.links !== undefined) {
-        for (const r of [...p.links.values()]) if (onThread(r)) p.exitSignal(r, reason, true);
-      }
-      if (p.monitoring !== undefined) {
-        for (const [key, target] of [...p.monitoring]) {
-          if (!onThread(target)) continue;
-          const parts = key.split('/m');
-          const monitor: MonitorRef = { node: rt.node, thread: rt.thread, monitor: Number(parts[parts.length - 1]) };
-          rt.router.down({ ref: p.ref, monitor }, target, reason);
-        }
-      }
-      if (p.watchers !== undefined) {
-        for (const [key, w] of [...p.watchers]) if (onThread(w.ref)) p.watchers.delete(key);
-      }
-    }
-    rt.externalThreadDown(onThread, reason);
-    rt.names.dropWhere(onThread);
+    rt.router.peersGone((r: AnyRef) => r.node === rt.node && r.thread === thread, reason);
   }
 
   /**

@@ -108,6 +108,29 @@ export class NodeThreads {
   /** Names held by a worker process that another thread registered: main watches the holder. */
   private readonly heldFor = new Map<string, { ref: AnyRef; cancel: () => void }>();
 
+  /**
+   * The cluster layer's hooks on main: `boot` tells a new worker the connected peers, `out`
+   * forwards a worker's batch to a peer node (returns a problem for a malformed payload).
+   */
+  cluster:
+    | {
+        boot(): { peers: string[] };
+        out(thread: number, payload: Record<string, unknown>): string | undefined;
+      }
+    | undefined;
+
+  /** Sends a control to every live worker. */
+  broadcast(payload: unknown): void {
+    for (const t of this.threads.values()) if (t.state !== 'dead') this.links.control(t.thread, payload);
+  }
+
+  /** Sends a control to worker `thread` if it is alive; false otherwise. */
+  sendToThread(thread: number, payload: unknown): boolean {
+    const t = this.threads.get(thread);
+    if (t === undefined || t.state === 'dead') return false;
+    return this.links.control(thread, payload);
+  }
+
   /** The manager of `rt` (the main thread's runtime), created on first use. */
   static of(rt: Runtime): NodeThreads {
     if (rt.thread !== 0) {
@@ -317,6 +340,7 @@ export class NodeThreads {
       names: [...this.rt.names.entries()],
       events: this.rt.events.active,
       runtime: { drainBudget: this.rt.drainBudget, sliceMs: this.rt.sliceMs, maxInFlight: this.rt.maxInFlight },
+      cluster: this.cluster?.boot(),
     };
     const worker = new Worker(ENTRY, {
       workerData: boot,
@@ -395,6 +419,11 @@ export class NodeThreads {
   private control(thread: number, payload: unknown): void {
     const rec = this.threads.get(thread);
     if (rec === undefined || rec.state === 'dead') return;
+    if (isPlainObject(payload) && ownData(payload, 'op') === 'node_out') {
+      const problem = this.cluster === undefined ? undefined : this.cluster.out(thread, payload);
+      if (problem !== undefined) this.links.protocolViolation(thread, `CTL ${problem}`);
+      return;
+    }
     const c = parseControl(payload);
     const problem = typeof c === 'string' ? c : this.handleControl(rec, c);
     if (problem !== undefined) this.links.protocolViolation(thread, `CTL ${problem}`);

@@ -29,6 +29,8 @@ export interface WorkerBoot {
   readonly events: boolean;
   /** The main thread's runtime settings that every thread of the node shares. */
   readonly runtime: { readonly drainBudget: number; readonly sliceMs: number; readonly maxInFlight: number };
+  /** Set when the node is in a cluster: the peer nodes connected now (long ids). */
+  readonly cluster: { readonly peers: string[] } | undefined;
 }
 
 /** Control payloads the main thread sends to a worker. */
@@ -41,4 +43,10 @@ export type WorkerControl =
   | { op: 'events'; on: boolean }
   | { op: 'stop' }
   /** Answer `{ op: 'synced', req }` once every frame main sent before this one is handled. */
-  | { op: 'sync'; req: number };
+  | { op: 'sync'; req: number }
+  /** Cluster: a peer node came up, went down, its connection's outbound queue filled or drained. */
+  | { op: 'node_up'; node: string }
+  | { op: 'node_down'; node: string; reason: string }
+  | { op: 'node_busy'; node: string; busy: boolean }
+  /** Cluster: a batch from thread `from` of peer `node` for this thread (checked here, frame by frame). */
+  | { op: 'node_in'; node: string; from: number; batch: unknown[] };

@@ -14,6 +14,7 @@ import type { SupervisorOptions } from '../behaviours/supervisor/spec.js';
 import { decodeReason, encodeEvent, encodeReason } from '../transport/frames.js';
 import { MessagePortTransport } from '../transport/message-port.js';
 import { ThreadLinks } from './links.js';
+import { NodeLinks, RelayTransport, nodeDownReason } from '../cluster/node-links.js';
 import type { StartTree, WorkerBoot, WorkerControl } from './protocol.js';
 import './install.js';
 
@@ -34,6 +35,14 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
   links.connect(0, new MessagePortTransport(port));
   for (const p of data.peers) links.connect(p.thread, new MessagePortTransport(p.port));
   for (const [name, ref] of data.names) rt.names.put(name, ref);
+  // In a cluster, other nodes are reached through main, which owns the connections.
+  const nodes =
+    data.cluster === undefined
+      ? undefined
+      : new NodeLinks(rt, {
+          open: (node, to) => new RelayTransport((batch) => links.control(0, { op: 'node_out', node, to, batch })),
+        });
+  for (const peer of data.cluster?.peers ?? []) nodes?.nodeUp(peer);
   // A thread ended by process.exit() (even inside a handler) still tells its peers what it
   // handled: their count of casts lost in flight stays exact.
   process.on('exit', () => links.flushAll());
@@ -93,6 +102,18 @@ export async function bootWorker(data: WorkerBoot): Promise<void> {
         // Main asks after a process it just monitored (a claim for it): answered after the
         // monitor, so a DOWN 'noproc' reaches main first if the process is not alive.
         links.control(0, { op: 'synced', req: c.req });
+        break;
+      case 'node_up':
+        nodes?.nodeUp(c.node);
+        break;
+      case 'node_down':
+        nodes?.nodeDown(c.node, nodeDownReason(c.reason));
+        break;
+      case 'node_busy':
+        nodes?.setBusy(c.node, c.busy === true);
+        break;
+      case 'node_in':
+        nodes?.ingest(c.node, c.from, c.batch);
         break;
       case 'stop':
         stopping = true;

@@ -118,12 +118,12 @@ export function looksSerializedError(v: unknown): boolean {
  * `{ error }` holding a serialized error. Undefined when it is one.
  */
 export function wireReasonProblem(v: unknown): string | undefined {
-  if (v === 'normal' || v === 'shutdown' || v === 'killed' || v === 'noproc') return undefined;
+  if (v === 'normal' || v === 'shutdown' || v === 'killed' || v === 'noproc' || v === 'noconnection') return undefined;
   if (isPlainObject(v)) {
     if (Object.hasOwn(v, 'error')) return looksSerializedError(ownData(v, 'error')) ? undefined : 'its error is not a serialized error';
     if (Object.hasOwn(v, 'shutdown')) return undefined;
   }
-  return `expected 'normal', 'shutdown', 'killed', 'noproc', { shutdown } or { error }, got ${preview(v)}`;
+  return `expected 'normal', 'shutdown', 'killed', 'noproc', 'noconnection', { shutdown } or { error }, got ${preview(v)}`;
 }
 
 /** A short, bounded description of any value for a log line or an error message. */

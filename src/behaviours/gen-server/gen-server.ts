@@ -38,6 +38,8 @@ import { findUncloneable } from '../../transport/cloneable.js';
 import type { ViaName } from '../registry.js';
 import { checkNameOrVia, claimVia, formatTarget, isViaName, resolveVia } from '../registry.js';
 import type { GenServerBehavior } from './behavior.js';
+import type { RemoteName } from './remote.js';
+import { callRemoteName, formatRemoteName, isRemoteName, sendRemoteName, startRemote, whereisRemoteName } from './remote.js';
 import { Engine } from './engine.js';
 import { getState } from '../introspection.js';
 import type { Directive } from './result.js';
@@ -109,15 +111,18 @@ export interface TimerRef {
  * A server address: a ref, or a registered name. A typed name ({@link GenServer.name}) or ref
  * carries the protocol; a plain string is a name of the untyped `Protocol`.
  */
-export type ServerRef<P extends Protocol> = Ref<P> | Name<P> | ViaName;
+export type ServerRef<P extends Protocol> = Ref<P> | Name<P> | ViaName | RemoteName<P>;
 
 function fail(rt: Runtime, ref: AnyRef): void {
   rt.procs.get(ref.id)?.die('killed');
 }
 
 function refProblem(ref: unknown, fn: string): InvalidArgumentError | undefined {
-  if (isRef(ref) || typeof ref === 'string' || isViaName(ref)) return undefined;
-  return new InvalidArgumentError(`ref passed to ${fn}`, `expected a ref, a registered name or { via, key }, got ${describeValue(ref)}`);
+  if (isRef(ref) || typeof ref === 'string' || isViaName(ref) || isRemoteName(ref)) return undefined;
+  return new InvalidArgumentError(
+    `ref passed to ${fn}`,
+    `expected a ref, a registered name, { via, key } or { name, node }, got ${describeValue(ref)}`,
+  );
 }
 
 function checkRef(ref: unknown, fn: string): void {
@@ -126,7 +131,8 @@ function checkRef(ref: unknown, fn: string): void {
 }
 
 /** Resolves a name to a ref through the registry (undefined if not registered). */
-function resolve(rt: Runtime, target: AnyRef | string | ViaName): AnyRef | undefined {
+function resolve(rt: Runtime, target: AnyRef | string | ViaName | RemoteName): AnyRef | undefined {
+  if (isRemoteName(target)) return undefined; // handled by each caller
   if (isViaName(target)) return resolveVia(target);
   return typeof target === 'string' ? rt.names.get(target) : target;
 }
@@ -361,6 +367,7 @@ function call<P extends Protocol, const M>(ref: ServerRef<P>, msg: M & CallMsg<P
     return Promise.reject(e);
   }
   const rt = currentRuntime();
+  if (isRemoteName(ref)) return callRemoteName(rt, ref, msg, timeout, options?.transfer) as Promise<ReplyOf<P, M>>;
   const target = resolve(rt, ref);
   if (target === undefined) return Promise.reject(new NoProcessError(formatTarget(ref)));
   return rt.router.call(target, msg, timeout, options?.transfer) as Promise<ReplyOf<P, M>>;
@@ -382,6 +389,10 @@ function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>, options?: 
   checkRef(ref, 'GenServer.cast');
   if (options !== undefined) checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
+  if (isRemoteName(ref)) {
+    sendRemoteName(rt, ref, CAST, msg, options?.transfer);
+    return;
+  }
   const target = resolve(rt, ref);
   if (target === undefined) {
     rt.router.dropped(formatTarget(ref), 'name not registered');
@@ -395,6 +406,10 @@ function send<P extends Protocol>(ref: ServerRef<P>, msg: InfoMsg<P>, options?: 
   checkRef(ref, 'GenServer.send');
   if (options !== undefined) checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
+  if (isRemoteName(ref)) {
+    sendRemoteName(rt, ref, INFO, msg, options?.transfer);
+    return;
+  }
   const target = resolve(rt, ref);
   if (target === undefined) {
     rt.router.dropped(formatTarget(ref), 'name not registered');
@@ -435,9 +450,15 @@ function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: 
     return Promise.reject(e);
   }
   const rt = currentRuntime();
+  if (isRemoteName(ref)) {
+    return whereisRemoteName(rt, ref).then((r) => {
+      if (r === undefined) throw new NoProcessError(formatRemoteName(ref));
+      return stop(r, reason, options);
+    });
+  }
   const target = resolve(rt, ref);
   if (target === undefined) return Promise.reject(new NoProcessError(formatTarget(ref)));
-  if (!rt.router.isLocal(target)) return rt.remoteStop?.(target, reason, timeout) ?? Promise.reject(new NoProcessError(formatRef(target)));
+  if (!rt.router.isLocal(target)) return rt.stopElsewhere(target, reason, timeout) ?? Promise.reject(new NoProcessError(formatRef(target)));
   const p = rt.procs.get(target.id);
   if (p === undefined) return Promise.reject(new NoProcessError(formatRef(target)));
   const exited = p.exited();
@@ -462,13 +483,20 @@ function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: 
 function isRunning(ref: ServerRef<Protocol>): boolean {
   checkRef(ref, 'GenServer.isRunning');
   const rt = currentRuntime();
+  // A name on another node: whether its node is connected (ask that node with a call to know more).
+  if (isRemoteName(ref)) {
+    const node = rt.resolveNode?.(ref.node);
+    if (node !== rt.node) return node !== undefined;
+    const local = rt.names.get(ref.name);
+    return local !== undefined && isRunning(local);
+  }
   const target = resolve(rt, ref);
   if (target === undefined) return false;
   if (rt.router.isLocal(target)) {
     const p = rt.procs.get(target.id);
     return p !== undefined && p.status !== Status.Dead;
   }
-  return rt.remoteAlive?.(target) ?? false;
+  return rt.aliveElsewhere(target);
 }
 
 /**
@@ -554,6 +582,8 @@ function name<P extends Protocol>(name: string): Name<P> {
 /** GenServer: start, call, cast, send, reply, stop, timers, typed names. */
 export const GenServer = {
   start,
+  /** Starts a behaviour another node offers in its BehaviorRegistry (see remote.ts). */
+  startRemote,
   name,
   call,
   cast,

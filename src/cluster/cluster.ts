@@ -1,0 +1,740 @@
+/**
+ * The cluster of a node (main thread): it listens, dials seeds and gossiped members, keeps one
+ * authenticated connection per peer node, judges failures, and tells the router (through
+ * {@link NodeLinks}) which nodes are up. Worker threads reach other nodes through main, which
+ * relays their batches over the same connections (see {@link ClusterNode.fromWorker}).
+ *
+ * Membership (docs/concepts/cluster.md):
+ * - seeds are dialled at start; on every new connection both sides send the members they are
+ *   connected to, and each dials those it does not know: a full mesh;
+ * - of two nodes, the one with the smaller id dials a gossiped member (a seed is dialled by
+ *   whoever lists it), so most pairs open one connection; when both dial at once the handshake
+ *   keeps the connection dialled by the smaller name (keepSimultaneous);
+ * - a lost peer is redialled with exponential backoff and jitter, by its designated dialer;
+ *   a peer that left gracefully is not;
+ * - a node never marks another down on hearsay: gossip carries only members, and a node is
+ *   down only when this node's own connection to it closes or goes silent.
+ *
+ * Failure detection: a closed connection is a node down at once; silence is judged by a
+ * φ-accrual detector over every received byte (ticks fill idle links), capped at
+ * `heartbeatIntervalMs × heartbeatMissThreshold`, with this node's own timer lateness (event
+ * loop lag) subtracted.
+ */
+import { performance } from 'node:perf_hooks';
+import { GenServer } from '../behaviours/gen-server/gen-server.js';
+import { checkDuration } from '../core/duration.js';
+import type { From, Runtime } from '../core/runtime.js';
+import { currentRuntime, withRuntime } from '../core/runtime.js';
+import { checkFunction, checkOptions, describeValue } from '../core/validate.js';
+import {
+  HandshakeError,
+  InvalidArgumentError,
+  NoProcessError,
+  type NodeDownReason,
+  NotRegisteredError,
+  RuntimeClosedError,
+} from '../errors.js';
+import { NodeThreads } from '../threads/node-threads.js';
+import { isPlainObject, ownData } from '../transport/validate.js';
+import { allowedBehavior } from './behavior-registry.js';
+import type { CloseReason } from './connection.js';
+import { PhiAccrualDetector } from './detector.js';
+import type { HandshakePeer, RejectReason } from './handshake.js';
+import { NodeLinks } from './node-links.js';
+import { formatNodeId, newCreation, type NodeId, shortNodeId, tryParseNodeId } from './node-id.js';
+import { dial, type Listener, listen, type Session, type SessionOptions, type TlsOptions } from './session.js';
+import { Kind, MAX_THREAD } from './wire.js';
+
+/** Options of `Cluster.start`. Only `nodeName` is required. */
+export interface ClusterOptions {
+  /** This node's name: 1–64 letters, digits, `_`, `-` or `.`. */
+  nodeName: string;
+  /** Address the listener AND every outgoing socket bind to; default `'127.0.0.1'`. */
+  host?: string;
+  /** Port to listen on; default 0 (a free port, then part of the node id). */
+  port?: number;
+  /** Nodes to join, as `name@host:port`. */
+  seeds?: readonly string[];
+  /**
+   * The shared secret (at least 16 characters) every node of the cluster holds; peers prove
+   * they know it without sending it. Without one the node binds loopback addresses only.
+   */
+  clusterSecret?: string;
+  /** Idle time after which a link sends a tick, in ms; default 500. */
+  heartbeatIntervalMs?: number;
+  /** Silence cap in ticks: a peer silent for `heartbeatIntervalMs ×` this is down; default 10. */
+  heartbeatMissThreshold?: number;
+  /** Host written in the node id instead of `host` (when binding `0.0.0.0`, say). */
+  advertise?: string;
+  /** Mutual TLS under the handshake (PEM key, certificate and CA). */
+  tls?: TlsOptions;
+  /** How long a handshake may take, in ms; default 5000. */
+  handshakeTimeoutMs?: number;
+  /** First reconnect delay, in ms (doubled per failure up to 5000, with jitter); default 200. */
+  reconnectBaseMs?: number;
+}
+
+/** Where a node stands with this one. */
+export interface NodeInfo {
+  /** `name@host:port`. */
+  readonly id: string;
+  readonly status: 'connected' | 'connecting' | 'disconnected';
+  /** The incarnation connected (or last connected), as base36 text. */
+  readonly incarnation: string | undefined;
+  /** performance.now() when anything was last received from it. */
+  readonly lastSeenMs: number | undefined;
+  /** Why it went down last, if it did. */
+  readonly downReason?: NodeDownReason;
+}
+
+/** The cluster's own state. */
+export type ClusterStatus = 'stopped' | 'starting' | 'running' | 'stopping';
+
+const DEFAULT_SECRET = 'spindle-loopback-only-no-secret';
+const MAX_MEMBERS = 4096;
+const MAX_GOSSIP = 1024;
+const MAX_RELAY_WORDS = 1 << 22;
+const RECONNECT_CAP_MS = 5000;
+
+/** A known node. */
+class Member {
+  session: Session | undefined;
+  /** The connected incarnation's long id. */
+  long: string | undefined;
+  creation: number | undefined;
+  status: NodeInfo['status'] = 'disconnected';
+  detector: PhiAccrualDetector | undefined;
+  dialing = false;
+  attempts = 0;
+  retry: NodeJS.Timeout | undefined;
+  downReason: NodeDownReason | undefined;
+  /** Left gracefully: not redialled. */
+  left = false;
+  constructor(
+    readonly short: string,
+    readonly id: NodeId,
+    /** A configured seed: dialled whatever the name order. */
+    readonly seed: boolean,
+  ) {}
+}
+
+const nodes = new WeakMap<Runtime, ClusterNode>();
+
+class ClusterNode {
+  status: ClusterStatus = 'starting';
+  readonly members = new Map<string, Member>();
+  /** Connected peers by long id. */
+  private readonly byLong = new Map<string, Member>();
+  readonly links: NodeLinks;
+  readonly short: string;
+  readonly long: string;
+  readonly creation: number;
+  private listener: Listener | undefined;
+  private detectTimer: NodeJS.Timeout | undefined;
+  private lastCheck = performance.now();
+  readonly upHandlers = new Set<(node: string) => void>();
+  readonly downHandlers = new Set<(node: string, reason: NodeDownReason) => void>();
+  private readonly session: SessionOptions;
+  private readonly maxSilenceMs: number;
+  private readonly threads: NodeThreads;
+
+  constructor(
+    readonly rt: Runtime,
+    readonly o: ResolvedOptions,
+    port: number,
+  ) {
+    const creation = newCreation();
+    this.creation = creation;
+    this.short = formatNodeId({ name: o.nodeName, host: o.advertise, port }, false);
+    this.long = formatNodeId({ name: o.nodeName, host: o.advertise, port, creation });
+    rt.rename(this.long);
+    this.session = {
+      secret: o.secret,
+      name: this.short,
+      creation,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      connection: { tickMs: o.heartbeatIntervalMs },
+    };
+    this.maxSilenceMs = o.heartbeatIntervalMs * o.heartbeatMissThreshold;
+    this.links = new NodeLinks(rt, {
+      open: (peer, remoteThread) => {
+        const m = this.byLong.get(peer) as Member;
+        const lane = (m.session as Session).lanes.open(remoteThread, 0);
+        lane.onBatch((batch) => this.links.ingest(peer, remoteThread, batch));
+        return lane;
+      },
+    });
+    this.links.onControl = (peer, payload) => this.gossip(peer, payload);
+    this.links.onViolation = (peer) => this.byLong.get(peer)?.session?.connection.close('protocol_error');
+    rt.router.systemExtension = (msg, from) => this.system(msg, from);
+    // Worker threads reach other nodes through main.
+    this.threads = NodeThreads.of(rt);
+    this.threads.cluster = {
+      boot: () => ({ peers: this.links.connected() }),
+      out: (thread, payload) => this.fromWorker(thread, payload),
+    };
+  }
+
+  // --- Start and stop -------------------------------------------------------------------
+
+  attach(listener: Listener): void {
+    this.listener = listener;
+    this.status = 'running';
+    this.lastCheck = performance.now();
+    const period = Math.max(10, Math.min(this.o.heartbeatIntervalMs, this.maxSilenceMs / 4));
+    this.detectTimer = setInterval(() => this.check(), period);
+    this.detectTimer.unref();
+    for (const s of this.o.seeds) this.learn(s, true);
+  }
+
+  async stop(): Promise<void> {
+    if (this.status === 'stopped' || this.status === 'stopping') return;
+    this.status = 'stopping';
+    if (this.detectTimer !== undefined) clearInterval(this.detectTimer);
+    this.links.flushAll();
+    for (const m of this.members.values()) {
+      if (m.retry !== undefined) clearTimeout(m.retry);
+      m.retry = undefined;
+      m.session?.connection.close('graceful_shutdown');
+    }
+    for (const m of [...this.byLong.values()]) this.down(m, 'cluster_stopped');
+    await this.listener?.close();
+    this.threads.cluster = undefined;
+    this.rt.router.systemExtension = undefined;
+    this.status = 'stopped';
+    nodes.delete(this.rt);
+  }
+
+  // --- Membership -----------------------------------------------------------------------
+
+  /** A node heard of (a seed, or gossip): known from now on, and dialled if this side should. */
+  private learn(id: string, seed: boolean): void {
+    if (id === this.short || this.status !== 'running') return;
+    let m = this.members.get(id);
+    if (m === undefined) {
+      if (this.members.size >= MAX_MEMBERS) return;
+      const parsed = tryParseNodeId(id);
+      if (parsed === undefined || parsed.creation !== undefined) return;
+      m = new Member(id, parsed, seed);
+      this.members.set(id, m);
+    }
+    if (m.status === 'disconnected' && !m.dialing && m.retry === undefined && (m.seed || this.short < m.short)) this.dial(m);
+  }
+
+  private dial(m: Member): void {
+    if (this.status !== 'running' || m.session !== undefined || m.dialing) return;
+    m.dialing = true;
+    m.status = 'connecting';
+    dial({
+      ...this.session,
+      host: m.id.host,
+      port: m.id.port,
+      localAddress: this.o.host === '0.0.0.0' || this.o.host === '::' ? undefined : this.o.host,
+      expectPeer: m.short,
+      tls: this.o.tls,
+      onSession: (s) => this.sessionUp(s, true),
+    } as Parameters<typeof dial>[0]).then(
+      () => {
+        m.dialing = false;
+      },
+      (e: unknown) => {
+        m.dialing = false;
+        if (m.session === undefined) {
+          m.status = 'disconnected';
+          // Refused as a duplicate: the peer's own connection to us is on its way.
+          if (!(HandshakeError.is(e) && e.reason === 'duplicate_connection')) this.scheduleRedial(m);
+        }
+      },
+    );
+  }
+
+  private scheduleRedial(m: Member): void {
+    if (this.status !== 'running' || m.left || m.retry !== undefined) return;
+    if (!m.seed && !(this.short < m.short)) return; // the other side dials
+    const base = this.o.reconnectBaseMs * 2 ** Math.min(m.attempts, 16);
+    const delay = Math.min(RECONNECT_CAP_MS, base) * (0.5 + Math.random());
+    m.attempts++;
+    m.retry = setTimeout(() => {
+      m.retry = undefined;
+      this.dial(m);
+    }, delay);
+    m.retry.unref();
+  }
+
+  /** Before WELCOME: refuse a second connection to a peer already connected (or being dialled by the smaller name). */
+  private admit(peer: HandshakePeer): RejectReason | undefined {
+    if (this.status !== 'running') return 'bad_message';
+    if (peer.name === this.short) return 'name_mismatch';
+    if (tryParseNodeId(peer.name) === undefined) return 'name_mismatch';
+    const m = this.members.get(peer.name);
+    if (m === undefined) return this.members.size >= MAX_MEMBERS ? 'bad_message' : undefined;
+    if (m.session !== undefined && m.creation === peer.creation) return 'duplicate_connection';
+    // Both dialled at once: the connection dialled by the smaller name is kept.
+    if (m.dialing && this.short < peer.name) return 'duplicate_connection';
+    return undefined;
+  }
+
+  /** A handshake completed (dialled or accepted). */
+  private sessionUp(s: Session, dialed: boolean): void {
+    const peer = s.peer;
+    let m = this.members.get(peer.name);
+    if (m === undefined) {
+      const parsed = tryParseNodeId(peer.name);
+      if (parsed === undefined || this.status !== 'running') {
+        s.connection.close('name_mismatch');
+        return;
+      }
+      m = new Member(peer.name, parsed, false);
+      this.members.set(peer.name, m);
+    }
+    if (m.session !== undefined) {
+      if (m.creation === peer.creation) {
+        // A second connection to the same incarnation: keep the one already up.
+        s.connection.close('duplicate');
+        return;
+      }
+      this.down(m, 'restarted'); // the old incarnation is gone
+    }
+    const long = formatNodeId({ ...m.id, creation: peer.creation });
+    m.session = s;
+    m.long = long;
+    m.creation = peer.creation;
+    m.status = 'connected';
+    m.attempts = 0;
+    m.left = false;
+    m.downReason = undefined;
+    if (m.retry !== undefined) clearTimeout(m.retry);
+    m.retry = undefined;
+    const now = performance.now();
+    m.detector = new PhiAccrualDetector(now, {
+      maxSilenceMs: this.maxSilenceMs,
+      firstIntervalMs: this.o.heartbeatIntervalMs,
+      acceptablePauseMs: Math.min(1500, this.maxSilenceMs),
+    });
+    this.byLong.set(long, m);
+    const member = m;
+    s.connection.onClose((reason) => {
+      if (member.session === s) this.down(member, downReasonOf(reason));
+    });
+    s.connection.onDrain(() => this.setBusy(member, false));
+    // Frames for no open lane: thread 0's first batches, or a worker's (relayed to it).
+    s.lanes.onStray = (frame) => {
+      if (frame.kind !== Kind.BATCH) {
+        s.connection.close('protocol_error');
+        return;
+      }
+      if (frame.toThread === 0) this.links.ingest(long, frame.fromThread, frame.batch);
+      else this.threads.sendToThread(frame.toThread, { op: 'node_in', node: long, from: frame.fromThread, batch: frame.batch });
+    };
+    this.links.nodeUp(long);
+    this.threads.broadcast({ op: 'node_up', node: long });
+    // Gossip: the peer learns every member this node is connected to, and they learn it.
+    this.links.control(long, { type: 'members', nodes: this.connectedShorts() });
+    for (const other of this.byLong.keys()) if (other !== long) this.links.control(other, { type: 'members', nodes: [m.short] });
+    void dialed;
+    this.emitUp(m.short);
+  }
+
+  private down(m: Member, reason: NodeDownReason): void {
+    const long = m.long;
+    if (m.session === undefined || long === undefined) return;
+    const s = m.session;
+    m.session = undefined;
+    m.detector = undefined;
+    m.status = 'disconnected';
+    m.downReason = reason;
+    this.byLong.delete(long);
+    if (!s.connection.isClosed) s.connection.close(reason);
+    this.links.nodeDown(long, reason);
+    this.threads.broadcast({ op: 'node_down', node: long, reason });
+    if (reason === 'graceful_shutdown') m.left = true;
+    else this.scheduleRedial(m);
+    this.emitDown(m.short, reason);
+  }
+
+  private connectedShorts(): string[] {
+    const out = [this.short];
+    for (const m of this.byLong.values()) out.push(m.short);
+    return out;
+  }
+
+  /** A CTL payload from thread 0 of peer `long`: membership gossip. */
+  private gossip(long: string, payload: unknown): void {
+    if (!isPlainObject(payload) || ownData(payload, 'type') !== 'members') return;
+    const list = ownData(payload, 'nodes');
+    if (!Array.isArray(list) || list.length > MAX_GOSSIP) return;
+    for (const id of list) if (typeof id === 'string' && id.length <= 400) this.learn(id, false);
+    void long;
+  }
+
+  // --- Failure detection ----------------------------------------------------------------
+
+  private check(): void {
+    const now = performance.now();
+    const period = Math.max(10, Math.min(this.o.heartbeatIntervalMs, this.maxSilenceMs / 4));
+    // How late this timer fired: this node's own lag, which must not count against peers.
+    const lag = Math.max(0, now - this.lastCheck - period);
+    this.lastCheck = now;
+    for (const m of [...this.byLong.values()]) {
+      const d = m.detector;
+      const s = m.session;
+      if (d === undefined || s === undefined) continue;
+      d.heartbeat(s.connection.lastHeard);
+      if (d.judge(now, lag) !== undefined) this.down(m, 'heartbeat_timeout');
+      else if (s.connection.busy) this.setBusy(m, true);
+    }
+  }
+
+  private busy = new Set<string>();
+
+  private setBusy(m: Member, busy: boolean): void {
+    const long = m.long;
+    if (long === undefined || this.busy.has(long) === busy) return;
+    if (busy) this.busy.add(long);
+    else this.busy.delete(long);
+    this.links.setBusy(long, busy);
+    this.threads.broadcast({ op: 'node_busy', node: long, busy });
+  }
+
+  // --- Worker relay ---------------------------------------------------------------------
+
+  /**
+   * A batch a worker sends to a thread of a peer node: `{ op: 'node_out', node, to, batch }`.
+   * Main stamps the worker's own thread as the sender (a worker cannot speak for another) and
+   * forwards it on the peer's connection; the peer checks every frame. Returns a problem for a
+   * malformed payload (the worker is then cut off).
+   */
+  fromWorker(thread: number, payload: Record<string, unknown>): string | undefined {
+    const node = ownData(payload, 'node');
+    const to = ownData(payload, 'to');
+    const batch = ownData(payload, 'batch');
+    if (typeof node !== 'string' || typeof to !== 'number' || !Number.isInteger(to) || to < 0 || to > MAX_THREAD)
+      return 'node_out: bad node or thread';
+    if (!Array.isArray(batch) || batch.length % 4 !== 0 || batch.length > MAX_RELAY_WORDS) return 'node_out: bad batch';
+    const m = this.byLong.get(node);
+    if (m?.session === undefined) {
+      this.rt.stats.droppedCasts += batch.length / 4;
+      return undefined;
+    }
+    try {
+      m.session.connection.sendBatch(to, thread, batch);
+    } catch (e) {
+      this.rt.logger.error(`a batch from thread ${thread} to ${m.short} could not be sent: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (m.session.connection.busy) this.setBusy(m, true);
+    return undefined;
+  }
+
+  // --- System requests from other nodes ---------------------------------------------------
+
+  /** Remote spawn, calls by name and name lookups, sent to process 0 of this node's main thread. */
+  private system(msg: unknown, from: From): boolean {
+    if (!isPlainObject(msg)) return false;
+    const op = ownData(msg, 'op');
+    const rt = this.rt;
+    if (op === 'whereis') {
+      const name = ownData(msg, 'name');
+      if (typeof name !== 'string') return false;
+      rt.router.reply(from, rt.names.get(name));
+      return true;
+    }
+    if (op === 'named_call') {
+      const name = ownData(msg, 'name');
+      const timeout = ownData(msg, 'timeout');
+      if (typeof name !== 'string' || typeof timeout !== 'number' || !(timeout >= 0)) return false;
+      const target = rt.names.get(name);
+      if (target === undefined) rt.router.replyError(from, new NoProcessError(`${name} on ${this.short}`));
+      else if (rt.router.isLocal(target)) rt.router.deliverRemoteCall(target, ownData(msg, 'msg'), from as never);
+      else {
+        rt.router.call(target, ownData(msg, 'msg'), timeout).then(
+          (v) => rt.router.reply(from, v),
+          (e: unknown) => rt.router.replyError(from, e),
+        );
+      }
+      return true;
+    }
+    if (op === 'spawn') {
+      void this.spawn(msg, from);
+      return true;
+    }
+    return false;
+  }
+
+  private async spawn(msg: Record<string, unknown>, from: From): Promise<void> {
+    const rt = this.rt;
+    try {
+      const behaviorName = ownData(msg, 'behavior');
+      if (typeof behaviorName !== 'string') throw new InvalidArgumentError('behavior', 'expected a string');
+      const behavior = allowedBehavior(rt, behaviorName);
+      if (behavior === undefined) throw new NotRegisteredError(`behaviour ${behaviorName}`);
+      const name = ownData(msg, 'name');
+      const initTimeout = ownData(msg, 'initTimeout');
+      const options: Record<string, unknown> = { args: ownData(msg, 'args') };
+      if (name !== undefined) options.name = name;
+      if (initTimeout !== undefined) options.initTimeout = initTimeout;
+      const ref = await withRuntime(rt, () => GenServer.start(behavior, options as never));
+      rt.router.reply(from, ref);
+    } catch (e) {
+      rt.router.replyError(from, e);
+    }
+  }
+
+  // --- Events -----------------------------------------------------------------------------
+
+  private emitUp(node: string): void {
+    for (const fn of [...this.upHandlers]) {
+      try {
+        fn(node);
+      } catch (e) {
+        this.rt.logger.warn(`onNodeUp handler threw: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  private emitDown(node: string, reason: NodeDownReason): void {
+    for (const fn of [...this.downHandlers]) {
+      try {
+        fn(node, reason);
+      } catch (e) {
+        this.rt.logger.warn(`onNodeDown handler threw: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  info(m: Member): NodeInfo {
+    const base = {
+      id: m.short,
+      status: m.status,
+      incarnation: m.creation?.toString(36),
+      lastSeenMs: m.session?.connection.lastHeard,
+    };
+    return m.downReason === undefined ? base : { ...base, downReason: m.downReason };
+  }
+
+  /** The long id of a connected node given by short or long id; this node's own for itself. */
+  resolve(node: string): string | undefined {
+    return this.rt.resolveNode?.(node);
+  }
+
+  admitHook = (peer: HandshakePeer): RejectReason | undefined => this.admit(peer);
+  acceptHook = (s: Session): void => this.sessionUp(s, false);
+}
+
+/** Why a connection closed, as a node-down reason. */
+function downReasonOf(reason: CloseReason): NodeDownReason {
+  if (reason === 'goodbye:graceful_shutdown') return 'graceful_shutdown';
+  if (reason === 'goodbye:heartbeat_timeout') return 'heartbeat_timeout';
+  if (reason === 'frame_too_large' || reason === 'bad_frame' || reason === 'goodbye:protocol_error') return 'protocol_error';
+  return 'connection_closed';
+}
+
+// --- Options ----------------------------------------------------------------------------------
+
+interface ResolvedOptions {
+  nodeName: string;
+  host: string;
+  advertise: string;
+  port: number;
+  seeds: string[];
+  secret: string;
+  heartbeatIntervalMs: number;
+  heartbeatMissThreshold: number;
+  tls: TlsOptions | undefined;
+  handshakeTimeoutMs: number;
+  reconnectBaseMs: number;
+}
+
+const NODE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function isLoopback(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === 'localhost';
+}
+
+function resolveOptions(options: unknown, rt: Runtime): ResolvedOptions {
+  const o = checkOptions<ClusterOptions>('options passed to Cluster.start', options);
+  if (typeof o.nodeName !== 'string' || !NODE_NAME.test(o.nodeName))
+    throw new InvalidArgumentError('nodeName', `expected 1-64 letters, digits, '_', '-' or '.', got ${describeValue(o.nodeName)}`);
+  const host = o.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || tryParseNodeId(`x@${host.includes(':') ? `[${host}]` : host}:1`) === undefined)
+    throw new InvalidArgumentError('host', `expected an IP address or host name, got ${describeValue(host)}`);
+  const advertise = o.advertise ?? host;
+  if (typeof advertise !== 'string' || tryParseNodeId(`x@${advertise.includes(':') ? `[${advertise}]` : advertise}:1`) === undefined)
+    throw new InvalidArgumentError('advertise', `expected an IP address or host name, got ${describeValue(advertise)}`);
+  if ((advertise === '0.0.0.0' || advertise === '::') && o.advertise === undefined)
+    throw new InvalidArgumentError('advertise', `binding ${host} needs the address peers should dial (advertise)`);
+  const port = o.port ?? 0;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new InvalidArgumentError('port', `expected an integer 0-65535, got ${describeValue(port)}`);
+  const seeds = o.seeds ?? [];
+  if (!Array.isArray(seeds) || seeds.length > MAX_GOSSIP)
+    throw new InvalidArgumentError('seeds', `expected an array of at most ${MAX_GOSSIP} node ids`);
+  for (const s of seeds) {
+    const id = tryParseNodeId(s);
+    if (id === undefined || id.creation !== undefined)
+      throw new InvalidArgumentError('seeds', `expected node ids 'name@host:port', got ${describeValue(s)}`);
+  }
+  let secret = o.clusterSecret;
+  if (secret === undefined) {
+    if (!isLoopback(host))
+      throw new InvalidArgumentError('clusterSecret', `a node without a secret binds loopback addresses only, not ${host}`);
+    rt.logger.warn('cluster: no clusterSecret given: listening on loopback only, with a well-known secret (any local process can join)');
+    secret = DEFAULT_SECRET;
+  } else if (typeof secret !== 'string' || secret.length < 16)
+    throw new InvalidArgumentError('clusterSecret', 'expected a string of at least 16 characters');
+  const heartbeatIntervalMs = checkDuration('heartbeatIntervalMs', o.heartbeatIntervalMs, 500, { min: 10, infinity: false });
+  if (heartbeatIntervalMs > 60_000) throw new InvalidArgumentError('heartbeatIntervalMs', `expected at most 60000, got ${heartbeatIntervalMs}`);
+  const t = o.heartbeatMissThreshold ?? 10;
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 2 || t > 1000)
+    throw new InvalidArgumentError('heartbeatMissThreshold', `expected an integer from 2 to 1000, got ${describeValue(t)}`);
+  const handshakeTimeoutMs = checkDuration('handshakeTimeoutMs', o.handshakeTimeoutMs, 5000, { min: 1, infinity: false });
+  if (handshakeTimeoutMs > 2 ** 31 - 1) throw new InvalidArgumentError('handshakeTimeoutMs', 'expected at most 2^31-1');
+  const reconnectBaseMs = checkDuration('reconnectBaseMs', o.reconnectBaseMs, 200, { min: 1, infinity: false });
+  if (reconnectBaseMs > RECONNECT_CAP_MS) throw new InvalidArgumentError('reconnectBaseMs', `expected at most ${RECONNECT_CAP_MS}`);
+  return {
+    nodeName: o.nodeName,
+    host,
+    advertise,
+    port,
+    seeds: [...seeds],
+    secret,
+    heartbeatIntervalMs,
+    heartbeatMissThreshold: t,
+    tls: o.tls,
+    handshakeTimeoutMs,
+    reconnectBaseMs,
+  };
+}
+
+// --- API ----------------------------------------------------------------------------------------
+
+function nodeOf(rt: Runtime = currentRuntime()): ClusterNode | undefined {
+  return nodes.get(rt);
+}
+
+function running(fn: string): ClusterNode {
+  const c = nodeOf();
+  if (c === undefined || c.status !== 'running') throw new InvalidArgumentError(fn, 'the cluster is not running (call Cluster.start first)');
+  return c;
+}
+
+/**
+ * Starts distribution for the current runtime: listens, then joins the seeds. Resolves with
+ * the node id (`name@host:port`). Must come before any process or thread starts on this
+ * runtime: every ref carries its node.
+ */
+async function start(options: ClusterOptions): Promise<string> {
+  const rt = currentRuntime();
+  const o = resolveOptions(options, rt);
+  if (rt.thread !== 0) throw new InvalidArgumentError('Cluster.start', 'a cluster is started from the main thread');
+  if (nodes.has(rt)) throw new InvalidArgumentError('Cluster.start', 'the cluster of this runtime is already started');
+  if (rt.procs.size > 0)
+    throw new InvalidArgumentError('Cluster.start', 'start the cluster before any process or thread: every ref carries its node');
+  let node: ClusterNode | undefined;
+  const listener = await listen({
+    secret: o.secret,
+    name: `${o.nodeName}@pending`,
+    creation: 0,
+    host: o.host,
+    port: o.port,
+    tls: o.tls,
+    handshakeTimeoutMs: o.handshakeTimeoutMs,
+    connection: { tickMs: o.heartbeatIntervalMs },
+    identityForPort: (port) => {
+      node = new ClusterNode(rt, o, port);
+      return { name: node.short, creation: node.creation };
+    },
+    admit: (peer) => (node === undefined ? 'bad_message' : node.admitHook(peer)),
+    onSession: (s) => node?.acceptHook(s),
+    onRejected: (e, address) => rt.logger.warn(`cluster: refused a connection from ${address}: ${e.reason}`),
+  } as Parameters<typeof listen>[0]);
+  const n = node as ClusterNode | undefined;
+  if (n === undefined) {
+    await listener.close();
+    throw new RuntimeClosedError('Cluster.start', 'the listener did not bind');
+  }
+  nodes.set(rt, n);
+  n.attach(listener);
+  return n.short;
+}
+
+/** Leaves the cluster gracefully: peers see `graceful_shutdown`; calls to other nodes fail with NodeDownError. */
+async function stop(): Promise<void> {
+  await nodeOf()?.stop();
+}
+
+function getStatus(): ClusterStatus {
+  return nodeOf()?.status ?? 'stopped';
+}
+
+function getLocalNodeId(): string {
+  return running('Cluster.getLocalNodeId').short;
+}
+
+function getNodes(): NodeInfo[] {
+  const c = nodeOf();
+  return c === undefined ? [] : [...c.members.values()].map((m) => c.info(m));
+}
+
+function getConnectedNodes(): NodeInfo[] {
+  return getNodes().filter((n) => n.status === 'connected');
+}
+
+function getNodeIds(): string[] {
+  return getConnectedNodes().map((n) => n.id);
+}
+
+function isNodeConnected(nodeId: string): boolean {
+  if (typeof nodeId !== 'string') throw new InvalidArgumentError('nodeId', `expected 'name@host:port', got ${describeValue(nodeId)}`);
+  const c = nodeOf();
+  return c !== undefined && c.resolve(nodeId) !== undefined && shortNodeId(nodeId) !== c.short;
+}
+
+function onNodeUp(fn: (nodeId: string) => void): () => void {
+  checkFunction('fn passed to Cluster.onNodeUp', fn);
+  const c = running('Cluster.onNodeUp');
+  c.upHandlers.add(fn);
+  return () => {
+    c.upHandlers.delete(fn);
+  };
+}
+
+function onNodeDown(fn: (nodeId: string, reason: NodeDownReason) => void): () => void {
+  checkFunction('fn passed to Cluster.onNodeDown', fn);
+  const c = running('Cluster.onNodeDown');
+  c.downHandlers.add(fn);
+  return () => {
+    c.downHandlers.delete(fn);
+  };
+}
+
+/**
+ * Cluster options from the environment: `SPINDLE_NODE` (`name@host:port`, required),
+ * `SPINDLE_SEEDS` (comma-separated ids), `SPINDLE_CLUSTER_SECRET`, `SPINDLE_HEARTBEAT_MS`.
+ */
+function optionsFromEnv(env: Record<string, string | undefined> = process.env): ClusterOptions {
+  const id = tryParseNodeId(env.SPINDLE_NODE);
+  if (id === undefined || id.creation !== undefined)
+    throw new InvalidArgumentError('SPINDLE_NODE', `expected 'name@host:port', got ${describeValue(env.SPINDLE_NODE)}`);
+  const o: ClusterOptions = { nodeName: id.name, host: id.host, port: id.port };
+  const seeds = env.SPINDLE_SEEDS;
+  if (seeds !== undefined && seeds.trim() !== '') o.seeds = seeds.split(',').map((s) => s.trim());
+  if (env.SPINDLE_CLUSTER_SECRET !== undefined) o.clusterSecret = env.SPINDLE_CLUSTER_SECRET;
+  if (env.SPINDLE_HEARTBEAT_MS !== undefined) o.heartbeatIntervalMs = Number(env.SPINDLE_HEARTBEAT_MS);
+  return o;
+}
+
+
+/** Distribution: start and stop this node's cluster, and watch its members. */
+export const Cluster = {
+  start,
+  stop,
+  getStatus,
+  getLocalNodeId,
+  getNodes,
+  getConnectedNodes,
+  getNodeIds,
+  isNodeConnected,
+  onNodeUp,
+  onNodeDown,
+  optionsFromEnv,
+} as const;
