@@ -41,7 +41,10 @@ export function allowedBehavior(rt: Runtime, name: string): AnyBehavior | undefi
 function register(name: string, behavior: AnyBehavior): void {
   checkBehaviorName('name passed to BehaviorRegistry.register', name);
   if (typeof behavior !== 'object' || behavior === null || typeof (behavior as { init?: unknown }).init !== 'function')
-    throw new InvalidArgumentError('behavior passed to BehaviorRegistry.register', `expected a behaviour with init, got ${describeValue(behavior)}`);
+    throw new InvalidArgumentError(
+      'behavior passed to BehaviorRegistry.register',
+      `expected a behaviour with init, got ${describeValue(behavior)}`,
+    );
   table(currentRuntime()).set(name, behavior);
 }
 

@@ -582,7 +582,8 @@ function resolveOptions(options: unknown, rt: Runtime): ResolvedOptions {
   } else if (typeof secret !== 'string' || secret.length < 16)
     throw new InvalidArgumentError('clusterSecret', 'expected a string of at least 16 characters');
   const heartbeatIntervalMs = checkDuration('heartbeatIntervalMs', o.heartbeatIntervalMs, 500, { min: 10, infinity: false });
-  if (heartbeatIntervalMs > 60_000) throw new InvalidArgumentError('heartbeatIntervalMs', `expected at most 60000, got ${heartbeatIntervalMs}`);
+  if (heartbeatIntervalMs > 60_000)
+    throw new InvalidArgumentError('heartbeatIntervalMs', `expected at most 60000, got ${heartbeatIntervalMs}`);
   const t = o.heartbeatMissThreshold ?? 10;
   if (typeof t !== 'number' || !Number.isInteger(t) || t < 2 || t > 1000)
     throw new InvalidArgumentError('heartbeatMissThreshold', `expected an integer from 2 to 1000, got ${describeValue(t)}`);
@@ -613,7 +614,8 @@ function nodeOf(rt: Runtime = currentRuntime()): ClusterNode | undefined {
 
 function running(fn: string): ClusterNode {
   const c = nodeOf();
-  if (c === undefined || c.status !== 'running') throw new InvalidArgumentError(fn, 'the cluster is not running (call Cluster.start first)');
+  if (c === undefined || c.status !== 'running')
+    throw new InvalidArgumentError(fn, 'the cluster is not running (call Cluster.start first)');
   return c;
 }
 
@@ -722,7 +724,6 @@ function optionsFromEnv(env: Record<string, string | undefined> = process.env): 
   if (env.SPINDLE_HEARTBEAT_MS !== undefined) o.heartbeatIntervalMs = Number(env.SPINDLE_HEARTBEAT_MS);
   return o;
 }
-
 
 /** Distribution: start and stop this node's cluster, and watch its members. */
 export const Cluster = {

@@ -58,7 +58,8 @@ function problem(v: unknown, allowPortZero: boolean): string | NodeId {
     portText = rest.slice(colon + 1);
     // All digits and dots: it must be an IPv4 address, not a host name of numeric labels.
     const numeric = /^[\d.]+$/.test(host);
-    if (numeric ? !IPV4.test(host) : !HOSTNAME.test(host)) return `${JSON.stringify(host.slice(0, 80))} is not an IPv4 address or host name`;
+    if (numeric ? !IPV4.test(host) : !HOSTNAME.test(host))
+      return `${JSON.stringify(host.slice(0, 80))} is not an IPv4 address or host name`;
   }
   if (!/^\d{1,5}$/.test(portText)) return `port ${JSON.stringify(portText.slice(0, 20))} must be a number`;
   const port = Number(portText);

@@ -127,7 +127,11 @@ export class NodeLinks implements Outbound {
     if (this.downs.size > MAX_REMEMBERED) this.downs.delete(this.downs.keys().next().value as string);
     for (const ch of peer.channels.values()) ch.close();
     const err = new NodeDownError(shortNodeId(node), reason);
-    this.rt.router.peersGone((r) => r.node === node, 'noconnection', () => err);
+    this.rt.router.peersGone(
+      (r) => r.node === node,
+      'noconnection',
+      () => err,
+    );
   }
 
   /** Every peer node is lost (the cluster stopped). */

@@ -412,7 +412,13 @@ export function listen(options: ListenOptions): Promise<Listener> {
     tls === undefined
       ? createServer(onSocket)
       : createTlsServer(
-          { key: tls.key, cert: tls.cert, ca: tls.ca as string | Buffer | (string | Buffer)[], requestCert: true, rejectUnauthorized: true },
+          {
+            key: tls.key,
+            cert: tls.cert,
+            ca: tls.ca as string | Buffer | (string | Buffer)[],
+            requestCert: true,
+            rejectUnauthorized: true,
+          },
           onSocket,
         );
 

@@ -32,7 +32,8 @@ export function isErrorExit(reason: ExitReason): reason is { readonly error: unk
 
 /** Validates a value used as an exit reason; returns undefined when it is one. */
 export function exitReasonProblem(reason: unknown): string | undefined {
-  if (reason === 'normal' || reason === 'shutdown' || reason === 'killed' || reason === 'noproc' || reason === 'noconnection') return undefined;
+  if (reason === 'normal' || reason === 'shutdown' || reason === 'killed' || reason === 'noproc' || reason === 'noconnection')
+    return undefined;
   if (typeof reason === 'object' && reason !== null && ('error' in reason || 'shutdown' in reason)) return undefined;
   return `expected 'normal', 'shutdown', 'killed', 'noproc', 'noconnection', { shutdown } or { error }, got ${typeof reason === 'string' ? JSON.stringify(reason) : typeof reason}`;
 }

@@ -453,11 +453,16 @@ function stop(ref: ServerRef<Protocol>, reason: ExitReason = 'normal', options: 
   if (isRemoteName(ref)) {
     return whereisRemoteName(rt, ref).then((r) => {
       if (r === undefined) throw new NoProcessError(formatRemoteName(ref));
-      return stop(r, reason, options);
+      return stopRef(rt, r, reason, timeout);
     });
   }
   const target = resolve(rt, ref);
   if (target === undefined) return Promise.reject(new NoProcessError(formatTarget(ref)));
+  return stopRef(rt, target, reason, timeout);
+}
+
+/** Stops `target` (resolved) from runtime `rt`. */
+function stopRef(rt: Runtime, target: AnyRef, reason: ExitReason, timeout: number): Promise<void> {
   if (!rt.router.isLocal(target)) return rt.stopElsewhere(target, reason, timeout) ?? Promise.reject(new NoProcessError(formatRef(target)));
   const p = rt.procs.get(target.id);
   if (p === undefined) return Promise.reject(new NoProcessError(formatRef(target)));

@@ -53,7 +53,13 @@ function nodeRuntime(rt: Runtime, t: RemoteName): AnyRef | undefined {
 }
 
 /** A call to `{ name, node }`. */
-export function callRemoteName(rt: Runtime, t: RemoteName, msg: unknown, timeout: number, transfer?: readonly Transferable[]): Promise<unknown> {
+export function callRemoteName(
+  rt: Runtime,
+  t: RemoteName,
+  msg: unknown,
+  timeout: number,
+  transfer?: readonly Transferable[],
+): Promise<unknown> {
   const target = nodeRuntime(rt, t);
   if (target === undefined) return Promise.reject(new NodeDownError(shortNodeId(t.node), 'not_connected'));
   if (target.node === rt.node) {
@@ -65,7 +71,13 @@ export function callRemoteName(rt: Runtime, t: RemoteName, msg: unknown, timeout
 }
 
 /** A cast or info to `{ name, node }`: dropped and counted when the node is not connected. */
-export function sendRemoteName(rt: Runtime, t: RemoteName, kind: typeof CAST | typeof INFO, msg: unknown, transfer?: readonly Transferable[]): void {
+export function sendRemoteName(
+  rt: Runtime,
+  t: RemoteName,
+  kind: typeof CAST | typeof INFO,
+  msg: unknown,
+  transfer?: readonly Transferable[],
+): void {
   const target = nodeRuntime(rt, t);
   if (target === undefined) {
     rt.router.dropped(formatRemoteName(t), 'node not connected');
@@ -85,7 +97,9 @@ export function whereisRemoteName(rt: Runtime, t: RemoteName): Promise<AnyRef | 
   const target = nodeRuntime(rt, t);
   if (target === undefined) return Promise.reject(new NodeDownError(shortNodeId(t.node), 'not_connected'));
   if (target.node === rt.node) return Promise.resolve(rt.names.get(t.name));
-  return rt.router.call(target, { op: 'whereis', name: t.name }, 5000).then((r) => (isRef(r) ? makeRef(r.node, r.thread, r.id) : undefined));
+  return rt.router
+    .call(target, { op: 'whereis', name: t.name }, 5000)
+    .then((r) => (isRef(r) ? makeRef(r.node, r.thread, r.id) : undefined));
 }
 
 /** Options of {@link startRemote}. */

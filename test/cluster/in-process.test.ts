@@ -1,0 +1,313 @@
+/**
+ * Cluster semantics with two nodes in one OS process: two runtimes, each with its own cluster
+ * on its own loopback address, talking over real TCP. Fast and deterministic enough to cover
+ * every message and signal kind; the multi-process tests (multi-node, faults) cover real
+ * process deaths and network faults.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AnyRef, DownMessage, ExitMessage, GenServerBehavior, Ref } from '../../src/index.js';
+import {
+  BehaviorRegistry,
+  Cluster,
+  ErrorCode,
+  GenServer,
+  InitFailedError,
+  InvalidArgumentError,
+  NodeDownError,
+  NoProcessError,
+  NotCloneableError,
+  NotRegisteredError,
+  Process,
+  Result,
+  Runtime,
+  ServerExitedError,
+  isDownMessage,
+  isExitMessage,
+  silentLogger,
+  withRuntime,
+} from '../../src/index.js';
+import { waitFor } from '../../src/testing.js';
+import { failure } from '../helpers.js';
+
+const SECRET = 'in-process-test-secret-0123456789';
+
+interface TestNode {
+  rt: Runtime;
+  id: string;
+  on<T>(fn: () => T): T;
+}
+
+const started: TestNode[] = [];
+
+async function node(name: string, host: string, options: Record<string, unknown> = {}): Promise<TestNode> {
+  const rt = new Runtime({ logger: silentLogger });
+  const id = await withRuntime(rt, () => Cluster.start({ nodeName: name, host, port: 0, clusterSecret: SECRET, ...options }));
+  const n: TestNode = { rt, id, on: (fn) => withRuntime(rt, fn) };
+  started.push(n);
+  return n;
+}
+
+async function pair(): Promise<[TestNode, TestNode]> {
+  const a = await node('a', '127.0.0.21');
+  const b = await node('b', '127.0.0.22', { seeds: [a.id] });
+  await waitFor(
+    () => a.on(() => Cluster.isNodeConnected(b.id)) && b.on(() => Cluster.isNodeConnected(a.id)),
+    10_000,
+    'the pair to connect',
+  );
+  return [a, b];
+}
+
+afterEach(async () => {
+  for (const n of started.splice(0)) {
+    await n.on(() => Cluster.stop());
+    n.rt.killAll();
+  }
+});
+
+type EchoP = { call: [unknown, unknown] | ['crash', never]; cast: unknown };
+
+class QuotaError extends Error {
+  override name = 'QuotaError';
+  code = 'E_QUOTA';
+}
+
+const echo: GenServerBehavior<unknown[], EchoP> = {
+  init: () => [],
+  handleCall: (msg, s) => {
+    if (msg === 'crash') throw new QuotaError('over quota at /home/secret/app/server.ts');
+    if (msg === 'log') return [s, s];
+    return [msg, s];
+  },
+  handleCast: (msg, s) => [...s, msg],
+};
+
+/** A process that records every info message (EXIT and DOWN included). */
+function recorder(log: unknown[], trapExit = true): Promise<AnyRef> {
+  return GenServer.start(
+    {
+      init: () => null,
+      handleInfo: (msg, s) => {
+        log.push(msg);
+        return s;
+      },
+      handleCall: (_m, s) => ['ok', s],
+    },
+    { trapExit },
+  );
+}
+
+describe('two nodes', () => {
+  it('call, cast and send by ref and by { name, node }, in order, with errors rebuilt', async () => {
+    const [a, b] = await pair();
+    const ref = await a.on(() => GenServer.start(echo, { name: 'echo' }));
+    expect(ref.node.startsWith(`${a.id}~`)).toBe(true);
+    expect(await b.on(() => GenServer.call(ref, { x: new Map([[1, 2n]]) }))).toEqual({ x: new Map([[1, 2n]]) });
+    const named = { name: 'echo', node: a.id } as const;
+    expect(await b.on(() => GenServer.call(named, 'hi'))).toBe('hi');
+    // 1000 casts from one sender arrive in order, before a later call.
+    b.on(() => {
+      for (let i = 0; i < 1000; i++) GenServer.cast(i % 2 === 0 ? ref : named, i);
+    });
+    const log = (await b.on(() => GenServer.call(ref, 'log'))) as number[];
+    expect(log).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    // A remote handler's throw: the caller gets the same class and code, without stack or paths.
+    const e = await failure(() => b.on(() => GenServer.call(ref, 'crash')));
+    expect(ServerExitedError.is(e)).toBe(true);
+    const cause = (e as Error).cause as Error & { code?: string };
+    expect(cause.name).toBe('QuotaError');
+    expect(cause.code).toBe('E_QUOTA');
+    expect(cause.message).not.toContain('/home/secret');
+    expect(cause.stack ?? '').not.toContain('server.ts:');
+    // Unknown name, uncloneable message, unknown node.
+    expect(NoProcessError.is(await failure(() => b.on(() => GenServer.call({ name: 'nobody', node: a.id }, 'x'))))).toBe(true);
+    const ref2 = await a.on(() => GenServer.start(echo));
+    expect(await failure(() => b.on(() => GenServer.call(ref2, { f: () => 1 })))).toBeInstanceOf(NotCloneableError);
+    const down = await failure(() => b.on(() => GenServer.call({ name: 'echo', node: 'zz@127.0.0.99:1' }, 'x')));
+    expect(NodeDownError.is(down)).toBe(true);
+    expect((down as NodeDownError).reason).toBe('not_connected');
+  });
+
+  it('monitors and links across nodes; a lost node fires noconnection and fails pending calls', async () => {
+    const [a, b] = await pair();
+    const slow = await a.on(() =>
+      GenServer.start({
+        init: () => null,
+        handleCall: (_m, s) => Result.noreply(s),
+      }),
+    );
+    const target = await a.on(() => GenServer.start(echo));
+    const log: unknown[] = [];
+    const watcher = await b.on(() => recorder(log));
+    // A process on b monitors the target from inside a callback.
+    const monitorer = await b.on(() =>
+      GenServer.start({
+        init: () => null,
+        handleCall: (_m, s) => {
+          Process.monitor(target);
+          return ['ok', s];
+        },
+        handleInfo: (m, s) => {
+          log.push(m);
+          return s;
+        },
+      }),
+    );
+    await b.on(() => GenServer.call(monitorer, 'go'));
+    // A link both ways: the target's crash reaches the trapping watcher as an EXIT.
+    const linked = await a.on(() => GenServer.start(echo));
+    const trap = await b.on(() =>
+      GenServer.start(
+        {
+          init: () => null,
+          handleCall: (_m, s) => {
+            Process.link(linked);
+            return ['ok', s];
+          },
+          handleInfo: (m, s) => {
+            log.push(m);
+            return s;
+          },
+        },
+        { trapExit: true },
+      ),
+    );
+    await b.on(() => GenServer.call(trap, 'go'));
+    await failure(() => b.on(() => GenServer.call(linked, 'crash')));
+    await waitFor(
+      () => log.some((m) => isExitMessage(m) && (m as ExitMessage).from.id === linked.id),
+      5000,
+      'EXIT from the linked process',
+    );
+    void watcher;
+    // Pending call, then the node goes away.
+    const pending = failure(() => b.on(() => GenServer.call(slow, 'wait', { timeout: 10_000 })));
+    await a.on(() => Cluster.stop());
+    const err = await pending;
+    expect(NodeDownError.is(err)).toBe(true);
+    await waitFor(() => log.some((m) => isDownMessage(m) && (m as DownMessage).reason === 'noconnection'), 5000, 'DOWN noconnection');
+    expect(b.on(() => Cluster.isNodeConnected(a.id))).toBe(false);
+  });
+
+  it('reports nodes up and down with reasons, and a restarted node is a new incarnation', async () => {
+    const a = await node('a', '127.0.0.23');
+    const port = Number(a.id.split(':')[1]);
+    const b = await node('b', '127.0.0.24', { seeds: [a.id], reconnectBaseMs: 20 });
+    const events: string[] = [];
+    b.on(() => Cluster.onNodeUp((n) => events.push(`up ${n}`)));
+    b.on(() => Cluster.onNodeDown((n, r) => events.push(`down ${n} ${r}`)));
+    await waitFor(() => b.on(() => Cluster.isNodeConnected(a.id)), 10_000, 'connected');
+    const old = await a.on(() => GenServer.start(echo, { name: 'echo' }));
+    expect(await b.on(() => GenServer.call(old, 'x'))).toBe('x');
+    await a.on(() => Cluster.stop());
+    a.rt.killAll();
+    started.splice(started.indexOf(a), 1);
+    await waitFor(() => events.includes(`down ${a.id} graceful_shutdown`), 5000, 'graceful down');
+    // The same name and port again: a new incarnation.
+    const a2 = await node('a', '127.0.0.23', { port, seeds: [b.id] });
+    expect(a2.id).toBe(a.id);
+    await waitFor(() => b.on(() => Cluster.isNodeConnected(a.id)), 10_000, 'reconnected');
+    const fresh = await a2.on(() => GenServer.start(echo, { name: 'echo' }));
+    expect(fresh.node).not.toBe(old.node);
+    // The old ref never reaches the new incarnation's processes (same id 1 there).
+    expect(NodeDownError.is(await failure(() => b.on(() => GenServer.call(old, 'x'))))).toBe(true);
+    expect(await b.on(() => GenServer.call({ name: 'echo', node: a.id }, 'y'))).toBe('y');
+    expect(events.filter((e) => e.startsWith('up')).length).toBe(2);
+    const info = b.on(() => Cluster.getNodes()).find((n) => n.id === a.id);
+    expect(info?.status).toBe('connected');
+  });
+
+  it('starts only allow-listed behaviours remotely', async () => {
+    const [a, b] = await pair();
+    a.on(() =>
+      BehaviorRegistry.register('counter', {
+        init: (n: number) => n,
+        handleCall: (_m: 'get', s: number) => [s, s],
+      }),
+    );
+    a.on(() =>
+      BehaviorRegistry.register('broken', {
+        init: () => {
+          throw new Error('no');
+        },
+      }),
+    );
+    const ref = await b.on(() => GenServer.startRemote<{ call: ['get', number] }>('counter', { targetNode: a.id, args: 41, name: 'c' }));
+    expect(ref.node.startsWith(a.id)).toBe(true);
+    expect(await b.on(() => GenServer.call(ref, 'get'))).toBe(41);
+    expect(a.rt.names.get('c')).toEqual(ref);
+    expect(NotRegisteredError.is(await failure(() => b.on(() => GenServer.startRemote('rm -rf', { targetNode: a.id }))))).toBe(true);
+    expect(InitFailedError.is(await failure(() => b.on(() => GenServer.startRemote('broken', { targetNode: a.id }))))).toBe(true);
+    expect(
+      await failure(() => b.on(() => GenServer.startRemote('counter', { targetNode: a.id, registration: 'global' as never }))),
+    ).toBeInstanceOf(InvalidArgumentError);
+    expect(b.on(() => BehaviorRegistry.names())).toEqual([]);
+    expect(a.on(() => BehaviorRegistry.names())).toEqual(['counter', 'broken']);
+    // Stop a remote process by ref and by name.
+    const named = await b.on(() => GenServer.startRemote('counter', { targetNode: a.id, args: 1, name: 'c2' }));
+    await b.on(() => GenServer.stop({ name: 'c2', node: a.id }));
+    expect(a.rt.procs.has(named.id)).toBe(false);
+    await b.on(() => GenServer.stop(ref));
+    expect(a.rt.procs.has(ref.id)).toBe(false);
+  });
+});
+
+describe('Cluster.start options', () => {
+  it('refuses bad options with a typed error and keeps nothing bound', async () => {
+    const bad: Record<string, unknown>[] = [
+      {},
+      { nodeName: '' },
+      { nodeName: 'a b' },
+      { nodeName: 'a', port: -1 },
+      { nodeName: 'a', port: 70000 },
+      { nodeName: 'a', port: 1.5 },
+      { nodeName: 'a', seeds: ['nope'] },
+      { nodeName: 'a', seeds: 'a@127.0.0.1:1' },
+      { nodeName: 'a', clusterSecret: 'short' },
+      { nodeName: 'a', host: '10.1.2.3' }, // no secret: loopback only
+      { nodeName: 'a', host: '0.0.0.0', clusterSecret: SECRET }, // no advertise
+      ...[0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, 5].map((v) => ({ nodeName: 'a', heartbeatIntervalMs: v })),
+      ...[0, 1, -1, Number.NaN, Number.POSITIVE_INFINITY, 1.5].map((v) => ({ nodeName: 'a', heartbeatMissThreshold: v })),
+      ...[0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31].map((v) => ({ nodeName: 'a', handshakeTimeoutMs: v })),
+      ...[0, Number.NaN, Number.POSITIVE_INFINITY, 10_000].map((v) => ({ nodeName: 'a', reconnectBaseMs: v })),
+    ];
+    for (const o of bad) {
+      const rt = new Runtime({ logger: silentLogger });
+      const e = await failure(() => withRuntime(rt, () => Cluster.start(o as never)));
+      expect(e, JSON.stringify(o)).toBeInstanceOf(InvalidArgumentError);
+      expect(withRuntime(rt, () => Cluster.getStatus())).toBe('stopped');
+    }
+  });
+
+  it('must start before any process, once per runtime', async () => {
+    const rt = new Runtime({ logger: silentLogger });
+    await withRuntime(rt, () => GenServer.start(echo));
+    expect(await failure(() => withRuntime(rt, () => Cluster.start({ nodeName: 'a', host: '127.0.0.25' })))).toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    rt.killAll();
+    const a = await node('a', '127.0.0.25');
+    expect(await failure(() => a.on(() => Cluster.start({ nodeName: 'a', host: '127.0.0.25' })))).toBeInstanceOf(InvalidArgumentError);
+    expect(a.on(() => Cluster.getLocalNodeId())).toBe(a.id);
+    expect(() => a.on(() => Cluster.onNodeUp(5 as never))).toThrow(InvalidArgumentError);
+  });
+
+  it('reads its options from the environment', () => {
+    const o = Cluster.optionsFromEnv({
+      SPINDLE_NODE: 'web1@127.0.0.5:4370',
+      SPINDLE_SEEDS: 'a@127.0.0.6:4370, b@127.0.0.7:4370',
+      SPINDLE_CLUSTER_SECRET: SECRET,
+    });
+    expect(o).toEqual({
+      nodeName: 'web1',
+      host: '127.0.0.5',
+      port: 4370,
+      seeds: ['a@127.0.0.6:4370', 'b@127.0.0.7:4370'],
+      clusterSecret: SECRET,
+    });
+    expect(() => Cluster.optionsFromEnv({})).toThrow(InvalidArgumentError);
+    expect(ErrorCode.NODE_DOWN).toBe('ERR_NODE_DOWN');
+  });
+});
+
+void (null as unknown as Ref);
