@@ -161,7 +161,18 @@ class ClusterNode {
         const m = this.byLong.get(peer) as Member;
         const lane = (m.session as Session).lanes.open(remoteThread, 0);
         lane.onBatch((batch) => this.links.ingest(peer, remoteThread, batch));
-        return lane;
+        const connection = lane.connection;
+        // The bound is checked as each batch goes: over it, calls fail fast and casts are dropped.
+        return {
+          canPause: false,
+          post: (batch: unknown[]) => {
+            lane.post(batch);
+            if (connection.busy) this.setBusy(m, true);
+          },
+          onBatch: () => {},
+          onClose: (h: () => void) => lane.onClose(h),
+          close: () => lane.close(),
+        };
       },
     });
     this.links.onControl = (peer, payload) => this.gossip(peer, payload);
