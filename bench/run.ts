@@ -23,6 +23,8 @@ const SCENARIOS = [
   'thread-cast',
   'thread-call',
   'thread-restart',
+  'node-cast',
+  'node-call',
 ] as const;
 
 interface ChildResult {

@@ -1,0 +1,126 @@
+/**
+ * Cross-node calls to an echo server on a peer node (another process, loopback TCP):
+ * - sequential round trips (one call at a time) vs a raw TCP ping-pong of one message;
+ * - pipelined, 1024 calls outstanding, vs a raw pipeline of [id, message] pairs with the same
+ *   batch encoding (each turn's requests in one `v8.serialize`d frame, answered in kind).
+ */
+import type { Ref } from '../src/index.js';
+import { GenServer } from '../src/index.js';
+import type { Scenario } from './lib.js';
+import { mainIfEntry, median, now, pairedRatio } from './lib.js';
+import { type RawClient, startPair } from './node-common.js';
+import { interleaved } from './thread-common.js';
+
+const SEQUENTIAL = 5_000;
+const PIPELINED = 100_000;
+const WINDOW = 1024;
+type Echo = { call: [unknown, unknown] };
+
+async function spindleSequential(to: Ref<Echo>, n: number): Promise<number> {
+  const t0 = now();
+  for (let i = 0; i < n; i++) await GenServer.call(to, i);
+  return (n * 1000) / (now() - t0);
+}
+
+async function rawSequential(raw: RawClient, n: number): Promise<number> {
+  const t0 = now();
+  for (let i = 0; i < n; i++) {
+    raw.send(3, [[i, i]]);
+    await raw.next();
+  }
+  return (n * 1000) / (now() - t0);
+}
+
+function spindlePipelined(to: Ref<Echo>, n: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    let sent = 0;
+    let done = 0;
+    const one = (): void => {
+      sent++;
+      GenServer.call(to, sent, { timeout: 60_000 }).then(() => {
+        done++;
+        if (sent < n) one();
+        else if (done === n) resolve((n * 1000) / (now() - t0));
+      }, reject);
+    };
+    for (let i = 0; i < WINDOW && i < n; i++) one();
+  });
+}
+
+function rawPipelined(raw: RawClient, n: number): Promise<number> {
+  return new Promise((resolve) => {
+    const t0 = now();
+    let sent = 0;
+    let done = 0;
+    let queue: [number, number][] = [];
+    let queued = false;
+    const flush = (): void => {
+      queued = false;
+      const q = queue;
+      queue = [];
+      raw.send(3, q);
+    };
+    const one = (): void => {
+      sent++;
+      queue.push([sent, sent]);
+      if (!queued) {
+        queued = true;
+        queueMicrotask(flush);
+      }
+    };
+    raw.onFrame = (_op, value) => {
+      for (const _ of value as unknown[]) {
+        done++;
+        if (sent < n) one();
+      }
+      if (done === n) {
+        raw.onFrame = undefined;
+        resolve((n * 1000) / (now() - t0));
+      }
+    };
+    for (let i = 0; i < WINDOW && i < n; i++) one();
+  });
+}
+
+export const scenario: Scenario = {
+  name: 'node-call',
+  description: 'calls to a GenServer on another node (loopback TCP): sequential and 1024 outstanding, vs raw TCP',
+  async run(opts) {
+    const pair = await startPair();
+    const ref = pair.echo as Ref<Echo>;
+    const seq = await interleaved(opts, {
+      spindle: () => spindleSequential(ref, SEQUENTIAL),
+      raw: () => rawSequential(pair.raw, SEQUENTIAL),
+    });
+    const pipe = await interleaved(opts, {
+      spindle: () => spindlePipelined(ref, PIPELINED),
+      raw: () => rawPipelined(pair.raw, PIPELINED),
+    });
+    await pair.stop();
+    const seqPairs = { spindle: seq.spindle, baseline: seq.raw };
+    const pipePairs = { spindle: pipe.spindle, baseline: pipe.raw };
+    return [
+      {
+        scenario: 'cross-node call, sequential round trips',
+        spindle: median(seq.spindle),
+        baseline: median(seq.raw),
+        baselineLabel: 'raw TCP ping-pong',
+        unit: 'call/s',
+        checks: [{ label: 'round trip ≤ 1.2× raw', pass: (pairedRatio(seqPairs) ?? 0) >= 1 / 1.2 }],
+        samples: seqPairs,
+      },
+      {
+        scenario: `cross-node calls, ${WINDOW} outstanding`,
+        spindle: median(pipe.spindle),
+        baseline: median(pipe.raw),
+        baselineLabel: 'raw TCP batched pipeline',
+        unit: 'call/s',
+        checks: [{ label: '≥ 80% of raw', pass: (pairedRatio(pipePairs) ?? 0) >= 0.8 }],
+        samples: pipePairs,
+      },
+    ];
+  },
+};
+
+mainIfEntry(scenario, import.meta.url);

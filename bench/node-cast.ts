@@ -1,0 +1,79 @@
+/**
+ * Cross-node cast throughput: 200k casts of a small object (`{ n: 1 }`) from this node to a
+ * counter on a peer node (another process, loopback TCP), then one call that confirms the
+ * count (it queues behind every cast).
+ *
+ * Raw baseline: the same messages over one raw TCP connection between the same two processes,
+ * in arrays of 256 per frame, each frame `v8.serialize`d (the cluster's batch encoding) and the
+ * turn's frames coalesced into one write; the peer decodes and counts; then a GET round trip.
+ */
+import type { Ref } from '../src/index.js';
+import { GenServer } from '../src/index.js';
+import type { Scenario } from './lib.js';
+import { mainIfEntry, median, now, pairedRatio } from './lib.js';
+import { type RawClient, startPair } from './node-common.js';
+import { interleaved } from './thread-common.js';
+
+const CASTS = 200_000;
+const BATCH = 256;
+type Counter = { call: ['get', number]; cast: { n: number } };
+
+async function spindleRun(ref: Ref<Counter>, n: number): Promise<number> {
+  const before = await GenServer.call(ref, 'get');
+  const t0 = now();
+  for (let i = 0; i < n; i++) {
+    GenServer.cast(ref, { n: 1 });
+    // Yield now and then, as a real producer does: one turn's casts leave in one write.
+    if ((i & 4095) === 4095) await new Promise<void>((r) => setImmediate(r));
+  }
+  const count = await GenServer.call(ref, 'get', { timeout: 120_000 });
+  const ms = now() - t0;
+  if (count - before !== n) throw new Error(`counter saw ${count - before} casts, expected ${n}`);
+  return (n * 1000) / ms;
+}
+
+async function rawRun(raw: RawClient, n: number): Promise<number> {
+  raw.send(2, null);
+  const before = (await raw.next()) as number;
+  const t0 = now();
+  for (let i = 0; i < n; i += BATCH) {
+    const k = Math.min(BATCH, n - i);
+    const batch = new Array(k);
+    for (let j = 0; j < k; j++) batch[j] = { n: 1 };
+    raw.send(1, batch);
+    if (((i / BATCH) & 15) === 15) await new Promise<void>((r) => setImmediate(r));
+  }
+  raw.send(2, null);
+  const count = (await raw.next()) as number;
+  const ms = now() - t0;
+  if (count - before !== n) throw new Error(`raw peer saw ${count - before} messages, expected ${n}`);
+  return (n * 1000) / ms;
+}
+
+export const scenario: Scenario = {
+  name: 'node-cast',
+  description: '200k casts to a GenServer on another node (loopback TCP) + one confirming call, vs raw batched TCP frames',
+  async run(opts) {
+    const pair = await startPair();
+    const ref = pair.counter as Ref<Counter>;
+    const samples = await interleaved(opts, {
+      spindle: () => spindleRun(ref, CASTS),
+      raw: () => rawRun(pair.raw, CASTS),
+    });
+    await pair.stop();
+    const pairs = { spindle: samples.spindle, baseline: samples.raw };
+    return [
+      {
+        scenario: 'cross-node cast throughput (200k casts + call)',
+        spindle: median(samples.spindle),
+        baseline: median(samples.raw),
+        baselineLabel: `raw TCP, v8 arrays of ${BATCH}`,
+        unit: 'msg/s',
+        checks: [{ label: '≥ 60% of raw', pass: (pairedRatio(pairs) ?? 0) >= 0.6 }],
+        samples: pairs,
+      },
+    ];
+  },
+};
+
+mainIfEntry(scenario, import.meta.url);

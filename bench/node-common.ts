@@ -1,0 +1,134 @@
+/**
+ * Shared pieces of the cross-node scenarios (bench/node-*.ts): this process is one node, a
+ * child process (bench/fixtures/node-peer.ts) the other, both on loopback; and a raw TCP client
+ * for the baselines, speaking the peer's raw protocol with the cluster's batch encoding
+ * (`v8.serialize` of an array per frame, frames coalesced into one write per turn).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { deserialize, serialize } from 'node:v8';
+import type { AnyRef } from '../src/index.js';
+import { Cluster, currentRuntime, silentLogger } from '../src/index.js';
+import { freshRuntime } from './lib.js';
+
+const PEER = new URL('./fixtures/node-peer.ts', import.meta.url);
+
+export interface NodePair {
+  /** The peer's node id. */
+  readonly peer: string;
+  /** The peer's counter (cast `{ n }`, call 'get'). */
+  readonly counter: AnyRef;
+  /** The peer's echo server (call answers the message). */
+  readonly echo: AnyRef;
+  /** The raw baseline client. */
+  readonly raw: RawClient;
+  stop(): Promise<void>;
+}
+
+/** Starts this node on 127.0.0.41 and the peer on 127.0.0.42, connected; and the raw client. */
+export async function startPair(): Promise<NodePair> {
+  freshRuntime();
+  currentRuntime().logger = silentLogger;
+  const secret = randomBytes(16).toString('hex');
+  const self = await Cluster.start({ nodeName: 'bench', host: '127.0.0.41', clusterSecret: secret });
+  const up = new Promise<void>((resolve) => {
+    const off = Cluster.onNodeUp(() => {
+      off();
+      resolve();
+    });
+  });
+  const child: ChildProcess = fork(PEER, ['127.0.0.42', secret, self], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const { id, counter, echo, rawPort } = await new Promise<{ id: string; counter: AnyRef; echo: AnyRef; rawPort: number }>(
+    (resolve, reject) => {
+      child.once('message', (m) => resolve(m as { id: string; counter: AnyRef; echo: AnyRef; rawPort: number }));
+      child.once('exit', (code) => reject(new Error(`peer exited (${code})`)));
+    },
+  );
+  await up;
+  const raw = await RawClient.connect('127.0.0.42', rawPort);
+  return {
+    peer: id,
+    counter,
+    echo,
+    raw,
+    stop: async () => {
+      raw.close();
+      await Cluster.stop();
+      child.kill();
+    },
+  };
+}
+/** The raw baseline's client: frames u32 length | u8 op | v8 payload, coalesced per turn. */
+export class RawClient {
+  private pending: Buffer[] = [];
+  private queued = false;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private waiters: ((op: number, value: unknown) => void)[] = [];
+  onFrame: ((op: number, value: unknown) => void) | undefined;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.read(chunk));
+  }
+
+  static connect(host: string, port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ host, port, localAddress: '127.0.0.41' }, () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Queues one frame; the turn's frames leave in one write. */
+  send(op: number, value: unknown): void {
+    const body = serialize(value);
+    const head = Buffer.allocUnsafe(5);
+    head.writeUInt32BE(1 + body.length, 0);
+    head[4] = op;
+    this.pending.push(head, body);
+    if (!this.queued) {
+      this.queued = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.queued = false;
+    const p = this.pending;
+    this.pending = [];
+    this.socket.write(p.length === 1 ? (p[0] as Buffer) : Buffer.concat(p));
+  };
+
+  /** The next frame with `op`, for request/answer exchanges. */
+  next(): Promise<unknown> {
+    return new Promise((resolve) => this.waiters.push((_op, v) => resolve(v)));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private read(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    let buf = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.size);
+    let at = 0;
+    while (buf.length - at >= 5) {
+      const len = buf.readUInt32BE(at);
+      if (buf.length - at < 4 + len) break;
+      const op = buf[at + 4] as number;
+      const value = deserialize(buf.subarray(at + 5, at + 4 + len));
+      at += 4 + len;
+      const w = this.waiters.shift();
+      if (w !== undefined) w(op, value);
+      else this.onFrame?.(op, value);
+    }
+    buf = buf.subarray(at);
+    this.chunks = buf.length > 0 ? [buf] : [];
+    this.size = buf.length;
+  }
+}
