@@ -358,6 +358,8 @@ class ClusterNode {
     if (!s.connection.isClosed) s.connection.close(reason);
     this.links.nodeDown(long, reason);
     this.threads.broadcast({ op: 'node_down', node: long, reason });
+    if (reason !== 'graceful_shutdown' && reason !== 'cluster_stopped' && reason !== 'restarted')
+      this.rt.logger.warn(`cluster: lost node ${m.short} (${reason})`);
     if (reason === 'graceful_shutdown') m.left = true;
     else this.scheduleRedial(m);
     this.emitDown(m.short, reason);

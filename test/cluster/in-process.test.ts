@@ -4,6 +4,10 @@
  * every message and signal kind; the multi-process tests (multi-node, faults) cover real
  * process deaths and network faults.
  */
+import { execSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef, DownMessage, ExitMessage, GenServerBehavior, Ref } from '../../src/index.js';
 import {
@@ -251,6 +255,57 @@ describe('two nodes', () => {
     expect(a.rt.procs.has(ref.id)).toBe(false);
   });
 });
+
+describe('membership', () => {
+  it('gossip makes a full mesh from one seed, and a lost member is redialled', async () => {
+    const a = await node('a', '127.0.0.26');
+    const b = await node('b', '127.0.0.27', { seeds: [a.id] });
+    const c = await node('c', '127.0.0.28', { seeds: [a.id], reconnectBaseMs: 20 });
+    const all = [a, b, c];
+    await waitFor(() => all.every((n) => n.on(() => Cluster.getNodeIds()).length === 2), 10_000, 'a full mesh');
+    expect(b.on(() => Cluster.isNodeConnected(c.id))).toBe(true);
+    expect(c.on(() => Cluster.getConnectedNodes().map((n) => n.id)).sort()).toEqual([a.id, b.id].sort());
+    // b and c learnt of each other only through a; they talk directly.
+    const echoC = await c.on(() => GenServer.start(echo, { name: 'echo' }));
+    expect(await b.on(() => GenServer.call(echoC, 'direct'))).toBe('direct');
+  });
+
+  it('runs over mutual TLS, and refuses a peer without the cluster certificate', async () => {
+    const { tls, otherTls } = makeCerts();
+    const a = await node('a', '127.0.0.29', { tls });
+    const b = await node('b', '127.0.0.30', { tls, seeds: [a.id] });
+    await waitFor(() => b.on(() => Cluster.isNodeConnected(a.id)), 10_000, 'TLS connection');
+    const ref = await a.on(() => GenServer.start(echo));
+    expect(await b.on(() => GenServer.call(ref, 'over tls'))).toBe('over tls');
+    const c = await node('c', '127.0.0.33', { tls: otherTls, seeds: [a.id] });
+    const plain = await node('d', '127.0.0.34', { seeds: [a.id] });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(c.on(() => Cluster.getNodeIds())).toEqual([]);
+    expect(plain.on(() => Cluster.getNodeIds())).toEqual([]);
+    expect(a.on(() => Cluster.getNodeIds())).toEqual([b.id]);
+  });
+});
+
+/** A CA with one node certificate, and a second CA with its own (a stranger to the first). */
+function makeCerts(): { tls: { key: string; cert: string; ca: string }; otherTls: { key: string; cert: string; ca: string } } {
+  const dir = mkdtempSync(join(tmpdir(), 'spindle-tls-'));
+  const sh = (cmd: string) => execSync(cmd, { cwd: dir, stdio: 'ignore' });
+  const one = (tag: string) => {
+    sh(`openssl req -x509 -newkey rsa:2048 -nodes -keyout ${tag}-ca.key -out ${tag}-ca.pem -days 2 -subj /CN=${tag}-ca`);
+    sh(`openssl req -newkey rsa:2048 -nodes -keyout ${tag}.key -out ${tag}.csr -subj /CN=${tag}-node`);
+    sh(`openssl x509 -req -in ${tag}.csr -CA ${tag}-ca.pem -CAkey ${tag}-ca.key -CAcreateserial -out ${tag}.pem -days 2`);
+    return {
+      key: readFileSync(join(dir, `${tag}.key`), 'utf8'),
+      cert: readFileSync(join(dir, `${tag}.pem`), 'utf8'),
+      ca: readFileSync(join(dir, `${tag}-ca.pem`), 'utf8'),
+    };
+  };
+  try {
+    return { tls: one('cluster'), otherTls: one('stranger') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe('Cluster.start options', () => {
   it('refuses bad options with a typed error and keeps nothing bound', async () => {
