@@ -206,9 +206,9 @@ class ClusterNode {
     for (const m of this.members.values()) {
       if (m.retry !== undefined) clearTimeout(m.retry);
       m.retry = undefined;
-      m.session?.connection.close('graceful_shutdown');
     }
-    for (const m of [...this.byLong.values()]) this.down(m, 'cluster_stopped');
+    // Here every peer is down because this node left; the peers are told it left gracefully.
+    for (const m of [...this.byLong.values()]) this.down(m, 'cluster_stopped', 'graceful_shutdown');
     await this.listener?.close();
     this.threads.cluster = undefined;
     this.rt.router.systemExtension = undefined;
@@ -346,7 +346,8 @@ class ClusterNode {
     this.emitUp(m.short);
   }
 
-  private down(m: Member, reason: NodeDownReason): void {
+  /** `m` is down for `reason`; its connection is closed telling the peer `goodbye` (default: the reason). */
+  private down(m: Member, reason: NodeDownReason, goodbye: string = reason): void {
     const long = m.long;
     if (m.session === undefined || long === undefined) return;
     const s = m.session;
@@ -355,7 +356,7 @@ class ClusterNode {
     m.status = 'disconnected';
     m.downReason = reason;
     this.byLong.delete(long);
-    if (!s.connection.isClosed) s.connection.close(reason);
+    if (!s.connection.isClosed) s.connection.close(goodbye);
     this.links.nodeDown(long, reason);
     this.threads.broadcast({ op: 'node_down', node: long, reason });
     if (reason !== 'graceful_shutdown' && reason !== 'cluster_stopped' && reason !== 'restarted')
