@@ -1,0 +1,409 @@
+/**
+ * One cluster node for the multi-process tests, run as a child process:
+ *
+ *     node --import tsx test/cluster/kit/node-main.ts '<NodeConfig as JSON>'
+ *
+ * It starts distribution (`Cluster.start`), registers the test behaviours with
+ * `BehaviorRegistry`, starts the registered servers `counter`, `echo`, `crasher`, `slow` and
+ * `collector`, then serves a small fixed command set from its parent over the IPC channel
+ * (see {@link Command}; no eval). Replies are `{ id, ok: true, value }` or
+ * `{ id, ok: false, error }`; unsolicited events are `{ event, ... }` (see {@link NodeEvent}).
+ * It exits when the parent disconnects, so no node outlives a crashed test run.
+ */
+import {
+  type AnyRef,
+  BehaviorRegistry,
+  Cluster,
+  type ExitReason,
+  formatReason,
+  GenServer,
+  type GenServerBehavior,
+  isDownMessage,
+  isExitMessage,
+  Process,
+  Registry,
+  Result,
+  Supervisor,
+} from '../../../src/index.js';
+
+const THREAD_TREE = new URL('./thread-tree.ts', import.meta.url).href;
+
+/** What the parent passes as argv[2]. */
+export interface NodeConfig {
+  readonly nodeName: string;
+  readonly host: string;
+  readonly port?: number;
+  /** Host written in the node id (peers dial it), e.g. a proxy's address; default `host`. */
+  readonly advertise?: string;
+  readonly seeds?: readonly string[];
+  readonly clusterSecret?: string;
+  readonly heartbeatIntervalMs?: number;
+  readonly heartbeatMissThreshold?: number;
+  readonly handshakeTimeoutMs?: number;
+  readonly reconnectBaseMs?: number;
+  /** Start the registered servers (default true). */
+  readonly startServers?: boolean;
+}
+
+/** A remote or local target: a ref, a registered name here, or `{ name, node }`. */
+export type Target = AnyRef | string | { readonly name: string; readonly node: string };
+
+/** The commands a node answers. */
+export type Command =
+  /** `{ nodeId, pid, refs }`: the short node id, the OS pid, the refs of the boot servers. */
+  | { readonly cmd: 'info' }
+  | { readonly cmd: 'nodes' }
+  | { readonly cmd: 'nodeIds' }
+  | { readonly cmd: 'connectedNodes' }
+  | { readonly cmd: 'call'; readonly target: Target; readonly msg: unknown; readonly timeout?: number }
+  | { readonly cmd: 'cast'; readonly target: Target; readonly msg: unknown }
+  /** Casts `{ seq: i, from }` for i in 0..count-1, in one turn. */
+  | { readonly cmd: 'castSeq'; readonly target: Target; readonly count: number; readonly from: string }
+  /** Calls `target` with `{ measure: <bytes-long Uint8Array> }`; resolves with the reply. */
+  | { readonly cmd: 'callBig'; readonly target: Target; readonly bytes: number; readonly timeout?: number }
+  /** A local watcher process monitors `target`; an event `down` comes later. */
+  | { readonly cmd: 'monitor'; readonly target: AnyRef }
+  /** A local linker process (trapping exits unless `trap` is false) links to `target`; events `exit` come later. */
+  | { readonly cmd: 'link'; readonly target: AnyRef; readonly trap?: boolean }
+  /** The linker `linkId` exits with `reason`. */
+  | { readonly cmd: 'linkerExit'; readonly linkId: number; readonly reason: ExitReason }
+  /** Starts a registered behaviour locally (unnamed unless `name`). */
+  | { readonly cmd: 'spawn'; readonly behavior: string; readonly name?: string; readonly args?: unknown }
+  | { readonly cmd: 'alive'; readonly target: AnyRef }
+  | { readonly cmd: 'exit'; readonly target: AnyRef; readonly reason: ExitReason | 'kill' }
+  | {
+      readonly cmd: 'startRemote';
+      readonly behavior: string;
+      readonly targetNode: string;
+      readonly name?: string;
+      readonly args?: unknown;
+    }
+  /** Starts a worker-thread subtree (kit/thread-tree.ts) whose relay server is registered as `name`; resolves with its ref. */
+  | { readonly cmd: 'startThread'; readonly name: string }
+  | { readonly cmd: 'status' }
+  /** `process.memoryUsage()` of the node. */
+  | { readonly cmd: 'memory' }
+  /** Graceful leave (`Cluster.stop()`), staying alive. */
+  | { readonly cmd: 'leave' }
+  /** Graceful leave, then exit 0. */
+  | { readonly cmd: 'stop' };
+
+/** A command with its request id, as sent by the parent. */
+export type Request = Command & { readonly id: number };
+
+/** An error as it crosses the IPC channel. */
+export interface WireError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly node?: string;
+  readonly reason?: string;
+  readonly cause?: WireError;
+}
+
+/** Unsolicited messages from a node. */
+export type NodeEvent =
+  | { readonly event: 'ready'; readonly nodeId: string; readonly refs: Record<string, AnyRef>; readonly pid: number }
+  | { readonly event: 'fatal'; readonly error: WireError }
+  | { readonly event: 'nodeUp'; readonly node: string; readonly t: number }
+  | { readonly event: 'nodeDown'; readonly node: string; readonly reason: string; readonly t: number }
+  | { readonly event: 'down'; readonly watchId: number; readonly ref: AnyRef; readonly reason: string; readonly t: number }
+  | { readonly event: 'exit'; readonly linkId: number; readonly from: AnyRef; readonly reason: string; readonly t: number }
+  | { readonly event: 'slowStarted'; readonly ms: number; readonly t: number }
+  | { readonly event: 'linkerDown'; readonly linkId: number; readonly reason: string; readonly t: number };
+
+export type Reply =
+  | { readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: WireError };
+
+// ---------------------------------------------------------------------------------------
+// Behaviours
+
+/** A handler error with a custom class and code (it must reach a remote caller by name and code). */
+export class CustomBoomError extends Error {
+  override name = 'CustomBoomError';
+  readonly code = 'E_CUSTOM_BOOM';
+}
+
+type CounterP = { call: ['get', number] | [{ add: number }, number]; cast: 'inc' };
+const counter: GenServerBehavior<number, CounterP, number | undefined> = {
+  init: (start) => start ?? 0,
+  handleCall: (msg, n) => {
+    if (msg === 'get') return [n, n];
+    return [n + msg.add, n + msg.add];
+  },
+  handleCast: (_msg, n) => n + 1,
+};
+
+type EchoP = { call: [unknown, unknown]; cast: unknown };
+const echo: GenServerBehavior<null, EchoP> = {
+  init: () => null,
+  handleCall: (msg, s) => {
+    if (typeof msg === 'object' && msg !== null && 'measure' in msg) {
+      const data = (msg as { measure: unknown }).measure;
+      if (!(data instanceof Uint8Array)) return [{ bytes: -1, type: typeof data }, s];
+      let sum = 0;
+      for (let i = 0; i < data.length; i += 4096) sum = (sum + data[i]!) % 1_000_000_007;
+      return [{ bytes: data.byteLength, sum }, s];
+    }
+    return [msg, s];
+  },
+  handleCast: (_msg, s) => s,
+};
+
+type CrasherP = { call: ['ping', 'pong'] | ['crash', never]; cast: 'crash' };
+const crasher: GenServerBehavior<null, CrasherP> = {
+  init: () => null,
+  handleCall: (msg, s) => {
+    if (msg === 'crash') throw new CustomBoomError('boom from the handler');
+    return ['pong', s];
+  },
+  handleCast: () => {
+    throw new CustomBoomError('boom from a cast');
+  },
+};
+
+type SlowP = { call: [{ sleep: number }, string] };
+const slow: GenServerBehavior<null, SlowP> = {
+  init: () => null,
+  handleCall: async (msg, s) => {
+    send({ event: 'slowStarted', ms: msg.sleep, t: Date.now() });
+    await new Promise((r) => setTimeout(r, msg.sleep));
+    return ['slept', s];
+  },
+};
+
+type CollectorP = { call: ['take', { from: string; seq: number }[]]; cast: { from: string; seq: number } };
+const collector: GenServerBehavior<{ from: string; seq: number }[], CollectorP> = {
+  init: () => [],
+  handleCall: (_msg, s) => [s, []],
+  handleCast: (msg, s) => {
+    s.push(msg);
+    return s;
+  },
+};
+
+/** A behaviour whose init fails (for startRemote's InitFailedError). */
+const failsInit: GenServerBehavior<null> = {
+  init: () => {
+    throw new CustomBoomError('init refused');
+  },
+};
+
+export const BEHAVIOURS = { counter, echo, crasher, slow, collector, failsInit } as const;
+
+// ---------------------------------------------------------------------------------------
+// Plumbing
+
+function send(m: NodeEvent | Reply, then?: () => void): void {
+  if (process.connected && process.send !== undefined) process.send(m, undefined, {}, () => then?.());
+  else then?.();
+}
+
+function reasonText(reason: ExitReason): string {
+  try {
+    return formatReason(reason);
+  } catch {
+    return String(reason);
+  }
+}
+
+function wireError(e: unknown, depth = 0): WireError {
+  if (typeof e !== 'object' || e === null) return { name: 'NonError', message: String(e) };
+  const o = e as Record<string, unknown>;
+  const out: {
+    name: string;
+    message: string;
+    code?: string;
+    node?: string;
+    reason?: string;
+    cause?: WireError;
+  } = {
+    name: typeof o.name === 'string' ? o.name : 'Error',
+    message: typeof o.message === 'string' ? o.message : '',
+  };
+  if (typeof o.code === 'string') out.code = o.code;
+  if (typeof o.node === 'string') out.node = o.node;
+  if (typeof o.reason === 'string') out.reason = o.reason;
+  else if (o.reason !== undefined) out.reason = reasonText(o.reason as ExitReason);
+  if (depth < 3 && o.cause !== undefined) out.cause = wireError(o.cause, depth + 1);
+  return out;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: targets of every protocol.
+function target(t: Target): any {
+  return t;
+}
+
+// A watcher: monitors on request, reports DOWN messages.
+type WatcherP = { call: [{ monitor: AnyRef }, 'ok'] };
+function watcher(watchId: number): GenServerBehavior<null, WatcherP> {
+  return {
+    init: () => null,
+    handleCall: (msg, s) => {
+      Process.monitor(msg.monitor);
+      return ['ok', s];
+    },
+    handleInfo: (msg, s) => {
+      if (isDownMessage(msg)) send({ event: 'down', watchId, ref: msg.ref, reason: reasonText(msg.reason), t: Date.now() });
+      return s;
+    },
+  };
+}
+
+// A linker: links on request, reports EXIT messages (when trapping), exits on request.
+type LinkerP = { call: [{ link: AnyRef }, 'ok']; cast: { exit: ExitReason } };
+function linker(linkId: number): GenServerBehavior<null, LinkerP> {
+  return {
+    init: () => null,
+    handleCall: (msg, s) => {
+      Process.link(msg.link);
+      return ['ok', s];
+    },
+    handleCast: (msg, s) => Result.stop(msg.exit, s),
+    handleInfo: (msg, s) => {
+      if (isExitMessage(msg)) send({ event: 'exit', linkId, from: msg.from, reason: reasonText(msg.reason), t: Date.now() });
+      return s;
+    },
+  };
+}
+
+/** The servers started at boot, by name. */
+const refs: Record<string, AnyRef> = {};
+const linkers = new Map<number, AnyRef>();
+let nextWatch = 1;
+let nextLink = 1;
+
+async function handle(c: Command): Promise<unknown> {
+  switch (c.cmd) {
+    case 'info':
+      return { nodeId: Cluster.getLocalNodeId(), pid: process.pid, refs };
+    case 'startThread': {
+      await Supervisor.start({
+        strategy: 'one_for_one',
+        children: [{ id: `thread-${c.name}`, thread: { module: THREAD_TREE, args: { name: c.name } } }],
+      });
+      const deadline = Date.now() + 20000;
+      for (;;) {
+        const ref = Registry.whereis(c.name);
+        if (ref !== undefined) return ref;
+        if (Date.now() > deadline) throw new Error(`the thread's ${c.name} did not register`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    case 'status':
+      return Cluster.getStatus();
+    case 'memory':
+      return process.memoryUsage();
+    case 'nodes':
+      return Cluster.getNodes();
+    case 'connectedNodes':
+      return Cluster.getConnectedNodes();
+    case 'nodeIds':
+      return Cluster.getNodeIds();
+    case 'call':
+      return GenServer.call(target(c.target), c.msg, c.timeout !== undefined ? { timeout: c.timeout } : {});
+    case 'cast':
+      GenServer.cast(target(c.target), c.msg);
+      return 'ok';
+    case 'castSeq':
+      for (let i = 0; i < c.count; i++) GenServer.cast(target(c.target), { from: c.from, seq: i });
+      return 'ok';
+    case 'callBig': {
+      const data = new Uint8Array(c.bytes);
+      for (let i = 0; i < data.length; i += 4096) data[i] = (i / 4096) % 251;
+      return GenServer.call(target(c.target), { measure: data }, c.timeout !== undefined ? { timeout: c.timeout } : {});
+    }
+    case 'monitor': {
+      const watchId = nextWatch++;
+      const ref = await GenServer.start(watcher(watchId));
+      await GenServer.call(ref, { monitor: c.target });
+      return { watchId };
+    }
+    case 'link': {
+      const linkId = nextLink++;
+      const ref = await GenServer.start(linker(linkId), { trapExit: c.trap ?? true });
+      linkers.set(linkId, ref);
+      Process.watch(ref, (reason) => send({ event: 'linkerDown', linkId, reason: reasonText(reason), t: Date.now() }));
+      await GenServer.call(ref, { link: c.target });
+      return { linkId, ref };
+    }
+    case 'linkerExit': {
+      const ref = linkers.get(c.linkId);
+      if (ref === undefined) throw new Error(`no linker ${c.linkId}`);
+      GenServer.cast(ref, { exit: c.reason });
+      return 'ok';
+    }
+    case 'spawn': {
+      const b = (BEHAVIOURS as unknown as Record<string, GenServerBehavior<unknown, never, unknown>>)[c.behavior];
+      if (b === undefined) throw new Error(`no behaviour ${c.behavior}`);
+      return GenServer.start(b, { ...(c.name !== undefined ? { name: c.name } : {}), args: c.args });
+    }
+    case 'alive':
+      return Process.alive(c.target);
+    case 'exit':
+      Process.exit(c.target, c.reason);
+      return 'ok';
+    case 'startRemote':
+      return GenServer.startRemote(c.behavior, {
+        targetNode: c.targetNode,
+        ...(c.name !== undefined ? { name: c.name } : {}),
+        ...(c.args !== undefined ? { args: c.args } : {}),
+      });
+    case 'leave':
+      await Cluster.stop();
+      return Cluster.getStatus();
+    case 'stop':
+      await Cluster.stop();
+      return 'stopped';
+  }
+}
+
+async function main(): Promise<void> {
+  const raw = process.argv[2];
+  if (raw === undefined) throw new Error('node-main: expected the config as JSON in argv[2]');
+  const config = JSON.parse(raw) as NodeConfig;
+  for (const [name, b] of Object.entries(BEHAVIOURS)) BehaviorRegistry.register(name, b as GenServerBehavior<unknown>);
+  const nodeId = await Cluster.start({
+    nodeName: config.nodeName,
+    host: config.host,
+    port: config.port ?? 0,
+    seeds: [...(config.seeds ?? [])],
+    ...(config.clusterSecret !== undefined ? { clusterSecret: config.clusterSecret } : {}),
+    ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
+    ...(config.heartbeatMissThreshold !== undefined ? { heartbeatMissThreshold: config.heartbeatMissThreshold } : {}),
+    ...(config.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: config.handshakeTimeoutMs } : {}),
+    ...(config.reconnectBaseMs !== undefined ? { reconnectBaseMs: config.reconnectBaseMs } : {}),
+    ...(config.advertise !== undefined ? { advertise: config.advertise } : {}),
+  });
+  // Right after start (same turn): no session can come up before these are installed.
+  Cluster.onNodeUp((node) => send({ event: 'nodeUp', node, t: Date.now() }));
+  Cluster.onNodeDown((node, reason) => send({ event: 'nodeDown', node, reason, t: Date.now() }));
+  if (config.startServers !== false) {
+    refs.counter = await GenServer.start(counter, { name: 'counter' });
+    refs.echo = await GenServer.start(echo, { name: 'echo' });
+    refs.crasher = await GenServer.start(crasher, { name: 'crasher' });
+    refs.slow = await GenServer.start(slow, { name: 'slow' });
+    refs.collector = await GenServer.start(collector, { name: 'collector' });
+  }
+  process.on('message', (m: Request) => {
+    const id = m.id;
+    handle(m).then(
+      (value) => {
+        send({ id, ok: true, value }, m.cmd === 'stop' ? () => process.exit(0) : undefined);
+      },
+      (e: unknown) => send({ id, ok: false, error: wireError(e) }),
+    );
+  });
+  send({ event: 'ready', nodeId, refs, pid: process.pid });
+}
+
+process.on('disconnect', () => process.exit(0));
+process.on('uncaughtException', (e) => {
+  process.stderr.write(`node-main uncaught: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  send({ event: 'fatal', error: wireError(e) }, () => process.exit(70));
+});
+main().catch((e: unknown) => {
+  process.stderr.write(`node-main failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  send({ event: 'fatal', error: wireError(e) }, () => process.exit(1));
+});
