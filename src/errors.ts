@@ -765,7 +765,8 @@ export type NodeDownReason =
   | 'protocol_error'
   | 'cluster_stopped'
   | 'not_connected'
-  | 'restarted';
+  | 'restarted'
+  | 'partitioned';
 
 /** Every {@link NodeDownReason}; the Record makes the compiler insist on all of them. */
 const NODE_DOWN_REASONS: Readonly<Record<NodeDownReason, true>> = {
@@ -776,6 +777,7 @@ const NODE_DOWN_REASONS: Readonly<Record<NodeDownReason, true>> = {
   cluster_stopped: true,
   not_connected: true,
   restarted: true,
+  partitioned: true,
 };
 
 /**

@@ -229,11 +229,16 @@ class ClusterNode {
       m = new Member(id, parsed, seed);
       this.members.set(id, m);
     }
-    if (m.status === 'disconnected' && !m.dialing && m.retry === undefined && (m.seed || this.short < m.short)) this.dial(m);
+    if (m.status === 'disconnected' && !m.dialing && m.retry === undefined && (m.seed || this.short < m.short) && !this.excluded.has(id))
+      this.dial(m);
   }
 
   private dial(m: Member): void {
     if (this.status !== 'running' || m.session !== undefined || m.dialing) return;
+    if (this.excluded.has(m.short)) {
+      this.scheduleRedial(m);
+      return;
+    }
     m.dialing = true;
     m.status = 'connecting';
     dial({
@@ -298,6 +303,11 @@ class ClusterNode {
       m = new Member(peer.name, parsed, false);
       this.members.set(peer.name, m);
     }
+    if (this.excluded.has(m.short)) {
+      // Kept away to prevent overlapping partitions: it comes back once its group reaches it.
+      s.connection.close('partitioned');
+      return;
+    }
     if (m.session !== undefined) {
       if (m.creation === peer.creation) {
         // A second connection to the same incarnation: keep the one already up.
@@ -359,8 +369,13 @@ class ClusterNode {
     if (!s.connection.isClosed) s.connection.close(goodbye);
     this.links.nodeDown(long, reason);
     this.threads.broadcast({ op: 'node_down', node: long, reason });
-    if (reason !== 'graceful_shutdown' && reason !== 'cluster_stopped' && reason !== 'restarted')
+    if (reason === 'connection_closed' || reason === 'heartbeat_timeout' || reason === 'protocol_error') {
       this.rt.logger.warn(`cluster: lost node ${m.short} (${reason})`);
+      // The others learn that this node lost it (see lost()); a graceful leave is no partition.
+      for (const other of this.byLong.keys()) this.links.control(other, { type: 'lost', node: m.short });
+    }
+    // Exclusions waiting on this node to reach them are lifted: it is gone.
+    for (const [x, keep] of this.excluded) if (keep === m.short) this.excluded.delete(x);
     if (reason === 'graceful_shutdown') m.left = true;
     else this.scheduleRedial(m);
     this.emitDown(m.short, reason);
@@ -374,11 +389,35 @@ class ClusterNode {
 
   /** A CTL payload from thread 0 of peer `long`: membership gossip. */
   private gossip(long: string, payload: unknown): void {
-    if (!isPlainObject(payload) || ownData(payload, 'type') !== 'members') return;
+    const sender = this.byLong.get(long);
+    if (sender === undefined || !isPlainObject(payload)) return;
+    const type = ownData(payload, 'type');
+    if (type === 'lost') {
+      const node = ownData(payload, 'node');
+      if (typeof node === 'string' && node.length <= 400) this.lost(sender, node);
+      return;
+    }
+    const probe = ownData(payload, 'probe');
+    if (type === 'ping' && Number.isSafeInteger(probe)) {
+      this.links.control(long, { type: 'pong', probe });
+      return;
+    }
+    if (type === 'pong' && typeof probe === 'number') {
+      const p = this.probes.get(probe);
+      if (p?.from !== long) return; // only the node asked may answer
+      this.probes.delete(probe);
+      p.then();
+      return;
+    }
+    if (type !== 'members') return;
     const list = ownData(payload, 'nodes');
     if (!Array.isArray(list) || list.length > MAX_GOSSIP) return;
-    for (const id of list) if (typeof id === 'string' && id.length <= 400) this.learn(id, false);
-    void long;
+    for (const id of list) {
+      if (typeof id !== 'string' || id.length > 400) continue;
+      // The sender is connected to `id`: if `id` was kept away because the sender could not reach it, it can now.
+      if (this.excluded.get(id) === sender.short) this.excluded.delete(id);
+      this.learn(id, false);
+    }
   }
 
   // --- Failure detection ----------------------------------------------------------------
@@ -400,6 +439,51 @@ class ClusterNode {
   }
 
   private busy = new Set<string>();
+
+  /**
+   * Nodes this one keeps away to prevent overlapping partitions (see {@link lost}): the
+   * excluded node's short id → the node it could not reach, whose connection to it again
+   * lifts the exclusion.
+   */
+  private readonly excluded = new Map<string, string>();
+
+  /**
+   * Peer `reporter` lost its connection to `node` while both are connected here: the group is
+   * no longer fully connected. As Erlang's `prevent_overlapping_partitions`, every node that
+   * sees both drops the same one (the larger id: each computes it alike, so the groups become
+   * cliques) and keeps it away until the other reconnects to it, which lifts the exclusion.
+   */
+  private lost(reporter: Member, node: string): void {
+    const other = this.members.get(node);
+    if (other?.session === undefined || reporter.session === undefined || node === this.short || other.long === undefined) return;
+    // Never on hearsay: `node` may simply have died (then this node sees it soon). Ask it.
+    const probe = this.nextProbe++;
+    const timer = setTimeout(() => this.probes.delete(probe), Math.max(200, Math.min(2 * this.o.heartbeatIntervalMs, this.maxSilenceMs)));
+    timer.unref();
+    this.probes.set(probe, {
+      from: other.long,
+      then: () => {
+        clearTimeout(timer);
+        this.partitioned(reporter, other);
+      },
+    });
+    this.links.control(other.long, { type: 'ping', probe });
+  }
+
+  private nextProbe = 1;
+  /** Probes sent to check a reported loss, by id: what to do when the answer comes. */
+  private readonly probes = new Map<number, { from: string; then: () => void }>();
+
+  /** `reporter` and `other` cannot talk, and both are connected here: drop one (see {@link lost}). */
+  private partitioned(reporter: Member, other: Member): void {
+    if (reporter.session === undefined || other.session === undefined) return;
+    const node = other.short;
+    const drop = reporter.short > node ? reporter : other;
+    const keep = drop === reporter ? other : reporter;
+    this.excluded.set(drop.short, keep.short);
+    this.rt.logger.warn(`cluster: ${reporter.short} lost ${node}; leaving ${drop.short} to keep the group fully connected`);
+    this.down(drop, 'partitioned');
+  }
 
   private setBusy(m: Member, busy: boolean): void {
     const long = m.long;
@@ -539,6 +623,7 @@ function downReasonOf(reason: CloseReason): NodeDownReason {
   if (reason === 'goodbye:graceful_shutdown') return 'graceful_shutdown';
   if (reason === 'goodbye:heartbeat_timeout') return 'heartbeat_timeout';
   if (reason === 'frame_too_large' || reason === 'bad_frame' || reason === 'goodbye:protocol_error') return 'protocol_error';
+  if (reason === 'goodbye:partitioned') return 'partitioned';
   return 'connection_closed';
 }
 

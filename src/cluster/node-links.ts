@@ -477,6 +477,7 @@ const DOWN_REASONS: ReadonlySet<string> = new Set<NodeDownReason>([
   'cluster_stopped',
   'not_connected',
   'restarted',
+  'partitioned',
 ]);
 
 export function nodeDownReason(v: unknown): NodeDownReason {
