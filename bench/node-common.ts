@@ -23,22 +23,24 @@ export interface NodePair {
   readonly echo: AnyRef;
   /** The raw baseline client. */
   readonly raw: RawClient;
+  /** The peer's OS process (the failure scenarios kill and stop it). */
+  readonly child: ChildProcess;
   stop(): Promise<void>;
 }
 
 /** Starts this node on 127.0.0.41 and the peer on 127.0.0.42, connected; and the raw client. */
-export async function startPair(): Promise<NodePair> {
+export async function startPair(heartbeat: { heartbeatIntervalMs?: number; heartbeatMissThreshold?: number } = {}): Promise<NodePair> {
   freshRuntime();
   currentRuntime().logger = silentLogger;
   const secret = randomBytes(16).toString('hex');
-  const self = await Cluster.start({ nodeName: 'bench', host: '127.0.0.41', clusterSecret: secret });
+  const self = await Cluster.start({ nodeName: 'bench', host: '127.0.0.41', clusterSecret: secret, ...heartbeat });
   const up = new Promise<void>((resolve) => {
     const off = Cluster.onNodeUp(() => {
       off();
       resolve();
     });
   });
-  const child: ChildProcess = fork(PEER, ['127.0.0.42', secret, self], {
+  const child: ChildProcess = fork(PEER, ['127.0.0.42', secret, self, JSON.stringify(heartbeat)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -55,6 +57,7 @@ export async function startPair(): Promise<NodePair> {
     counter,
     echo,
     raw,
+    child,
     stop: async () => {
       raw.close();
       await Cluster.stop();
@@ -69,11 +72,17 @@ export class RawClient {
   private chunks: Buffer[] = [];
   private size = 0;
   private waiters: ((op: number, value: unknown) => void)[] = [];
+  /** performance.now() when the socket closed (set once it has). */
+  closedAt: number | undefined;
   onFrame: ((op: number, value: unknown) => void) | undefined;
 
   private constructor(private readonly socket: Socket) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.read(chunk));
+    socket.on('close', () => {
+      this.closedAt ??= performance.now();
+    });
+    socket.on('error', () => {});
   }
 
   static connect(host: string, port: number): Promise<RawClient> {

@@ -25,6 +25,7 @@ const SCENARIOS = [
   'thread-restart',
   'node-cast',
   'node-call',
+  'node-failure',
 ] as const;
 
 interface ChildResult {
