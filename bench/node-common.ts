@@ -41,7 +41,7 @@ export async function startPair(heartbeat: { heartbeatIntervalMs?: number; heart
     });
   });
   const child: ChildProcess = fork(PEER, ['127.0.0.42', secret, self, JSON.stringify(heartbeat)], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(process.env.PEER_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/peerprof'] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const { id, counter, echo, rawPort } = await new Promise<{ id: string; counter: AnyRef; echo: AnyRef; rawPort: number }>(

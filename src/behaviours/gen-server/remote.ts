@@ -29,7 +29,8 @@ export interface RemoteName<P extends Protocol = Protocol> {
 
 /** True for `{ name, node }` with a valid name and a node id string (own fields only). */
 export function isRemoteName(v: unknown): v is RemoteName {
-  if (!isPlainObject(v)) return false;
+  // A ref (the common case, on every send) is told apart by a plain read: it has an id.
+  if (typeof v !== 'object' || v === null || (v as { id?: unknown }).id !== undefined || !isPlainObject(v)) return false;
   const node = ownData(v, 'node');
   return (
     nameProblem(ownData(v, 'name')) === undefined &&
