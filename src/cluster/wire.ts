@@ -118,7 +118,13 @@ export function encodeBatch(toThread: number, fromThread: number, batch: unknown
   if (!Array.isArray(batch) || batch.length % 4 !== 0) {
     throw new InvalidArgumentError('encodeBatch batch', 'expected an array of [tag, to, a, b] frames (length a multiple of 4)');
   }
-  const payload = serialize(batch);
+  let payload: Buffer;
+  try {
+    payload = serialize(batch);
+  } catch (e) {
+    // The same error a MessagePort throws for the same value, so a Channel reports both alike.
+    throw new DOMException(e instanceof Error ? e.message : String(e), 'DataCloneError');
+  }
   const length = 1 + BATCH_HEADER_BYTES + payload.length;
   if (length > maxFrameBytes) {
     throw new InvalidArgumentError('encodeBatch batch', `a frame is at most ${maxFrameBytes} bytes, this batch needs ${length}`);
