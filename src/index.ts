@@ -115,4 +115,5 @@ export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions, NodeInfo, ClusterStatus } from './cluster/cluster.js';
 export type { TlsOptions } from './cluster/session.js';
 export { BehaviorRegistry } from './cluster/behavior-registry.js';
+export type { AllowedThread } from './cluster/behavior-registry.js';
 export type { RemoteName, StartRemoteOptions } from './behaviours/gen-server/remote.js';

@@ -36,7 +36,8 @@ import {
 } from '../errors.js';
 import { NodeThreads } from '../threads/node-threads.js';
 import { isPlainObject, ownData } from '../transport/validate.js';
-import { allowedBehavior } from './behavior-registry.js';
+import { allowedBehavior, isAllowedThread } from './behavior-registry.js';
+import { Supervisor } from '../behaviours/supervisor/supervisor.js';
 import type { CloseReason } from './connection.js';
 import { PhiAccrualDetector } from './detector.js';
 import type { HandshakePeer, RejectReason } from './handshake.js';
@@ -570,7 +571,15 @@ class ClusterNode {
       const options: Record<string, unknown> = { args: ownData(msg, 'args') };
       if (name !== undefined) options.name = name;
       if (initTimeout !== undefined) options.initTimeout = initTimeout;
-      const ref = await withRuntime(rt, () => GenServer.start(behavior, options as never));
+      const ref = isAllowedThread(behavior)
+        ? await withRuntime(rt, () =>
+            Supervisor.start({
+              strategy: 'one_for_one',
+              children: [{ id: behaviorName, thread: { ...behavior.thread, args: options.args } }],
+              ...(name === undefined ? {} : { name: name as string }),
+            }),
+          )
+        : await withRuntime(rt, () => GenServer.start(behavior, options as never));
       rt.router.reply(from, ref);
     } catch (e) {
       rt.router.replyError(from, e);

@@ -6,8 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyRef, Ref, SupervisorRef } from '../../src/index.js';
 import {
+  BehaviorRegistry,
   Cluster,
   GenServer,
+  InvalidArgumentError,
   NodeDownError,
   Runtime,
   ServerExitedError,
@@ -78,6 +80,21 @@ describe('a worker thread of a clustered node', () => {
       'both casts',
     );
   });
+
+  it(
+    'starts an allow-listed thread subtree for another node, which can stop it',
+    async () => {
+      BehaviorRegistry.register('extras', { thread: { module: EXTRAS } });
+      expect(() => BehaviorRegistry.register('bad', { thread: { module: EXTRAS, args: 1 } as never })).toThrow(InvalidArgumentError);
+      const sup2 = await onB(() => GenServer.startRemote('extras', { targetNode: idA, args: { name: 'p2' }, initTimeout: 20_000 }));
+      expect(sup2.node.startsWith(`${idA}~`)).toBe(true);
+      const thread = (await onB(() => GenServer.call({ name: 'p2', node: idA } as never, { type: 'thread' }))) as number;
+      expect(thread).toBeGreaterThan(0);
+      await onB(() => GenServer.stop(sup2, 'shutdown', { timeout: 20_000 }));
+      expect(env.rt.names.get('p2')).toBeUndefined();
+    },
+    BOOT_MS,
+  );
 
   it('reaches another node from the worker, by ref and by name, and monitors there', async () => {
     const p1 = { name: 'p1', node: idA } as never as Ref<ProbeProtocol>;
