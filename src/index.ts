@@ -117,3 +117,7 @@ export type { TlsOptions } from './cluster/session.js';
 export { BehaviorRegistry } from './cluster/behavior-registry.js';
 export type { AllowedThread } from './cluster/behavior-registry.js';
 export type { RemoteName, StartRemoteOptions } from './behaviours/gen-server/remote.js';
+export { GlobalRegistry } from './cluster/global-registry.js';
+export type { GlobalName, GlobalRegistryEvent } from './cluster/global-registry.js';
+export type { ClusterBackend, BackendContext, GlobalNameEvent } from './cluster/backend.js';
+export type { NameResolver } from './cluster/embedded-names.js';

@@ -552,6 +552,8 @@ export function claimVia(name: ViaName, ref: AnyRef): void {
 /** How a target appears in messages: the name, `via(key)`, or the ref. */
 export function formatTarget(target: unknown): string {
   if (typeof target === 'string') return target;
+  if (typeof target === 'object' && target !== null && Object.hasOwn(target, 'global'))
+    return `global(${String((target as { global: unknown }).global)})`;
   if (isViaName(target)) return `via(${target.key})`;
   return isRef(target) ? formatRef(target) : describeValue(target);
 }

@@ -45,6 +45,10 @@ import { NodeLinks } from './node-links.js';
 import { formatNodeId, newCreation, type NodeId, shortNodeId, tryParseNodeId } from './node-id.js';
 import { dial, type Listener, listen, type Session, type SessionOptions, type TlsOptions } from './session.js';
 import { Kind, MAX_THREAD } from './wire.js';
+import type { ClusterBackend } from './backend.js';
+import { EmbeddedNames, type NameResolver } from './embedded-names.js';
+import { attachGlobalNames, detachGlobalNames } from './global-registry.js';
+import { makeRef } from '../core/ref.js';
 
 /** Options of `Cluster.start`. Only `nodeName` is required. */
 export interface ClusterOptions {
@@ -73,6 +77,13 @@ export interface ClusterOptions {
   handshakeTimeoutMs?: number;
   /** First reconnect delay, in ms (doubled per failure up to 5000, with jitter); default 200. */
   reconnectBaseMs?: number;
+  /**
+   * Where cluster-wide names are decided (GlobalRegistry): default the embedded backend (one
+   * arbiter per connected group); `etcd({ … })` from `spindle/etcd` for production.
+   */
+  backend?: ClusterBackend;
+  /** How the embedded backend settles a name held twice after a partition heals; default: the smaller ref wins. */
+  nameResolver?: NameResolver;
 }
 
 /** Where a node stands with this one. */
@@ -138,6 +149,9 @@ class ClusterNode {
   private readonly session: SessionOptions;
   private readonly maxSilenceMs: number;
   private readonly threads: NodeThreads;
+  /** Cluster-wide names: the configured backend, or the embedded one. */
+  readonly names: ClusterBackend;
+  private readonly embedded: EmbeddedNames | undefined;
 
   constructor(
     readonly rt: Runtime,
@@ -179,6 +193,19 @@ class ClusterNode {
     this.links.onControl = (peer, payload) => this.gossip(peer, payload);
     this.links.onViolation = (peer) => this.byLong.get(peer)?.session?.connection.close('protocol_error');
     rt.router.systemExtension = (msg, from) => this.system(msg, from);
+    this.embedded =
+      o.backend === undefined
+        ? new EmbeddedNames(
+            rt,
+            {
+              connected: () => this.links.connected(),
+              control: (node, payload) => this.links.control(node, payload),
+              call: (node, msg, timeoutMs) => rt.router.call(makeRef(node, 0, 0), msg, timeoutMs),
+            },
+            o.nameResolver,
+          )
+        : undefined;
+    this.names = o.backend ?? (this.embedded as EmbeddedNames);
     // Worker threads reach other nodes through main.
     this.threads = NodeThreads.of(rt);
     this.threads.cluster = {
@@ -189,8 +216,20 @@ class ClusterNode {
 
   // --- Start and stop -------------------------------------------------------------------
 
-  attach(listener: Listener): void {
+  /** Starts the names backend; the node is running once it has. */
+  async attach(listener: Listener): Promise<void> {
     this.listener = listener;
+    const rt = this.rt;
+    const emit = attachGlobalNames(rt, this.names);
+    await this.names.start({
+      node: this.long,
+      shortId: this.short,
+      learn: (id) => this.learn(id, true),
+      emit,
+      evict: (ref, name) => rt.router.exitSignal(ref, rt.selfRef, { shutdown: { name_conflict: name } }, false),
+      watch: (ref, onExit) => rt.watch(ref, () => onExit()),
+      log: (level, message) => rt.logger[level](`cluster backend: ${message}`),
+    });
     this.status = 'running';
     this.lastCheck = performance.now();
     const period = Math.max(10, Math.min(this.o.heartbeatIntervalMs, this.maxSilenceMs / 4));
@@ -211,6 +250,8 @@ class ClusterNode {
     // Here every peer is down because this node left; the peers are told it left gracefully.
     for (const m of [...this.byLong.values()]) this.down(m, 'cluster_stopped', 'graceful_shutdown');
     await this.listener?.close();
+    await this.names.stop().catch((e: unknown) => this.rt.logger.warn(`cluster backend stop failed: ${String(e)}`));
+    detachGlobalNames(this.rt);
     this.threads.cluster = undefined;
     this.rt.router.systemExtension = undefined;
     this.status = 'stopped';
@@ -350,6 +391,7 @@ class ClusterNode {
     };
     this.links.nodeUp(long);
     this.threads.broadcast({ op: 'node_up', node: long });
+    this.embedded?.nodeUp(long);
     // Gossip: the peer learns every member this node is connected to, and they learn it.
     this.links.control(long, { type: 'members', nodes: this.connectedShorts() });
     for (const other of this.byLong.keys()) if (other !== long) this.links.control(other, { type: 'members', nodes: [m.short] });
@@ -370,6 +412,7 @@ class ClusterNode {
     if (!s.connection.isClosed) s.connection.close(goodbye);
     this.links.nodeDown(long, reason);
     this.threads.broadcast({ op: 'node_down', node: long, reason });
+    this.embedded?.nodeDown(long);
     if (reason === 'connection_closed' || reason === 'heartbeat_timeout' || reason === 'protocol_error') {
       this.rt.logger.warn(`cluster: lost node ${m.short} (${reason})`);
       // The others learn that this node lost it (see lost()); a graceful leave is no partition.
@@ -410,6 +453,7 @@ class ClusterNode {
       p.then();
       return;
     }
+    if (this.embedded?.gossip(long, payload) === true) return;
     if (type !== 'members') return;
     const list = ownData(payload, 'nodes');
     if (!Array.isArray(list) || list.length > MAX_GOSSIP) return;
@@ -556,7 +600,13 @@ class ClusterNode {
       void this.spawn(msg, from);
       return true;
     }
-    return false;
+    return (
+      this.embedded?.system(
+        msg,
+        (v) => rt.router.reply(from, v),
+        (e) => rt.router.replyError(from, e),
+      ) === true
+    );
   }
 
   private async spawn(msg: Record<string, unknown>, from: From): Promise<void> {
@@ -650,6 +700,8 @@ interface ResolvedOptions {
   tls: TlsOptions | undefined;
   handshakeTimeoutMs: number;
   reconnectBaseMs: number;
+  backend: ClusterBackend | undefined;
+  nameResolver: NameResolver | undefined;
 }
 
 const NODE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -711,7 +763,27 @@ function resolveOptions(options: unknown, rt: Runtime): ResolvedOptions {
     tls: o.tls,
     handshakeTimeoutMs,
     reconnectBaseMs,
+    backend: checkBackend(o.backend),
+    nameResolver: checkResolver(o.nameResolver),
   };
+}
+
+function checkBackend(b: unknown): ClusterBackend | undefined {
+  if (b === undefined) return undefined;
+  const o = b as Record<string, unknown>;
+  if (
+    typeof b !== 'object' ||
+    b === null ||
+    ['start', 'stop', 'register', 'unregister', 'whereis', 'names'].some((k) => typeof o[k] !== 'function')
+  )
+    throw new InvalidArgumentError('backend', `expected a cluster backend (embedded by default, or etcd({ … })), got ${describeValue(b)}`);
+  return b as ClusterBackend;
+}
+
+function checkResolver(r: unknown): NameResolver | undefined {
+  if (r === undefined) return undefined;
+  checkFunction('nameResolver', r);
+  return r as NameResolver;
 }
 
 // --- API ----------------------------------------------------------------------------------------
@@ -763,7 +835,12 @@ async function start(options: ClusterOptions): Promise<string> {
     throw new RuntimeClosedError('Cluster.start', 'the listener did not bind');
   }
   nodes.set(rt, n);
-  n.attach(listener);
+  try {
+    await n.attach(listener);
+  } catch (e) {
+    await n.stop();
+    throw e;
+  }
   return n.short;
 }
 

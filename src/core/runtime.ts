@@ -228,6 +228,16 @@ export class Runtime {
    * this node's own for itself; undefined when not connected (installed by the cluster layer). @internal
    */
   resolveNode: ((node: string) => string | undefined) | undefined;
+  /**
+   * Cluster-wide names (GlobalRegistry), installed by the cluster layer on the main thread of a
+   * clustered node. @internal
+   */
+  globalNames:
+    | {
+        register(name: string, ref: AnyRef): Promise<void>;
+        whereis(name: string): AnyRef | undefined;
+      }
+    | undefined;
   /** As {@link remoteStop}, for a process on another node (installed by the cluster layer). @internal */
   nodeStop: ((ref: AnyRef, reason: ExitReason, timeoutMs: number) => Promise<void>) | undefined;
   /** As {@link remoteAlive}, for a process on another node: its node is connected. @internal */

@@ -7,7 +7,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster, GenServer, Runtime, silentLogger, withRuntime } from '../../src/index.js';
+import type { AnyRef, ExitReason, GlobalNameEvent } from '../../src/index.js';
+import { Cluster, GenServer, GlobalRegistry, Process, Runtime, sameRef, silentLogger, withRuntime } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
 
 const SECRET = 'partition-test-secret-0123456789';
@@ -99,5 +100,42 @@ describe.skipIf(!iptablesWorks())('partitions (iptables)', () => {
     healAll();
     await waitFor(() => [a, b, c].every((n) => ids(n).length === 2), 20_000, 'the mesh healed');
     expect(await b.on(() => GenServer.call(echo, 'b-c again'))).toBe('b-c again');
+  }, 60_000);
+
+  it('a name given away on both sides of a partition has one holder after the heal; the loser exits name_conflict', async () => {
+    const a = await node('a', '127.0.0.64');
+    const b = await node('b', '127.0.0.65', [a.id]);
+    const c = await node('c', '127.0.0.66', [a.id]);
+    await waitFor(() => [a, b, c].every((n) => ids(n).length === 2), 10_000, 'full mesh');
+    const conflicts: GlobalNameEvent[] = [];
+    for (const n of [a, b, c]) n.on(() => GlobalRegistry.on('conflictResolved', (e) => conflicts.push(e)));
+    cut('127.0.0.64', '127.0.0.66');
+    cut('127.0.0.65', '127.0.0.66');
+    await waitFor(() => ids(c).length === 0 && ids(a).join() === b.id, 15_000, '{a, b} and {c}');
+    const start = (n: N) => n.on(() => GenServer.start({ init: () => null, handleCall: (m: unknown, s: null) => [m, s] }));
+    const onAB = await start(b);
+    const onC = await start(c);
+    await b.on(() => GlobalRegistry.register('leader', onAB));
+    await c.on(() => GlobalRegistry.register('leader', onC)); // c's group is c alone: it holds the name too
+    const exits = new Map<string, ExitReason>();
+    void b.on(() => Process.awaitExit(onAB)).then((r) => exits.set('ab', r));
+    void c.on(() => Process.awaitExit(onC)).then((r) => exits.set('c', r));
+    healAll();
+    await waitFor(() => [a, b, c].every((n) => ids(n).length === 2), 20_000, 'the mesh healed');
+    const holder = (n: N) => n.on(() => GlobalRegistry.whereis('leader'));
+    await waitFor(
+      () => {
+        const h = [a, b, c].map(holder);
+        return h.every((r) => r !== undefined && sameRef(r, h[0] as AnyRef)) && exits.size === 1;
+      },
+      10_000,
+      'one holder everywhere, and the loser gone',
+    );
+    const winner = holder(a) as AnyRef;
+    const loserKey = sameRef(winner, onAB) ? 'c' : 'ab';
+    expect(exits.get(loserKey)).toEqual({ shutdown: { name_conflict: 'leader' } });
+    expect(conflicts.length).toBeGreaterThan(0);
+    for (const e of conflicts) if (e.type === 'conflictResolved') expect(sameRef(e.winner, winner)).toBe(true);
+    expect(await c.on(() => GenServer.call({ global: 'leader' }, 'still there'))).toBe('still there');
   }, 60_000);
 });

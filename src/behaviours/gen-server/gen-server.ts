@@ -39,6 +39,7 @@ import type { ViaName } from '../registry.js';
 import { checkNameOrVia, claimVia, formatTarget, isViaName, resolveVia } from '../registry.js';
 import type { GenServerBehavior } from './behavior.js';
 import type { RemoteName } from './remote.js';
+import { type GlobalName, isGlobalName } from '../../cluster/global-registry.js';
 import { callRemoteName, formatRemoteName, isRemoteName, sendRemoteName, startRemote, whereisRemoteName } from './remote.js';
 import { Engine } from './engine.js';
 import { getState } from '../introspection.js';
@@ -52,7 +53,7 @@ export interface StartOptions<A = undefined, P extends Protocol = Protocol> {
    * ({@link GenServer.name}) must carry the behaviour's protocol `P`. `{ via: reg, key }`
    * registers it in the unique keyed registry `reg` instead (Elixir's `{:via, Registry, …}`).
    */
-  name?: Name<P> | ViaName;
+  name?: Name<P> | ViaName | GlobalName;
   /** Argument passed to `init`. */
   args?: A;
   /** Milliseconds an async `init` may take before the process is killed; default 5000. */
@@ -111,17 +112,17 @@ export interface TimerRef {
  * A server address: a ref, or a registered name. A typed name ({@link GenServer.name}) or ref
  * carries the protocol; a plain string is a name of the untyped `Protocol`.
  */
-export type ServerRef<P extends Protocol> = Ref<P> | Name<P> | ViaName | RemoteName<P>;
+export type ServerRef<P extends Protocol> = Ref<P> | Name<P> | ViaName | RemoteName<P> | GlobalName;
 
 function fail(rt: Runtime, ref: AnyRef): void {
   rt.procs.get(ref.id)?.die('killed');
 }
 
 function refProblem(ref: unknown, fn: string): InvalidArgumentError | undefined {
-  if (isRef(ref) || typeof ref === 'string' || isViaName(ref) || isRemoteName(ref)) return undefined;
+  if (isRef(ref) || typeof ref === 'string' || isViaName(ref) || isRemoteName(ref) || isGlobalName(ref)) return undefined;
   return new InvalidArgumentError(
     `ref passed to ${fn}`,
-    `expected a ref, a registered name, { via, key } or { name, node }, got ${describeValue(ref)}`,
+    `expected a ref, a registered name, { via, key }, { name, node } or { global }, got ${describeValue(ref)}`,
   );
 }
 
@@ -131,8 +132,9 @@ function checkRef(ref: unknown, fn: string): void {
 }
 
 /** Resolves a name to a ref through the registry (undefined if not registered). */
-function resolve(rt: Runtime, target: AnyRef | string | ViaName | RemoteName): AnyRef | undefined {
+function resolve(rt: Runtime, target: AnyRef | string | ViaName | RemoteName | GlobalName): AnyRef | undefined {
   if (isRemoteName(target)) return undefined; // handled by each caller
+  if (isGlobalName(target)) return rt.globalNames?.whereis(target.global);
   if (isViaName(target)) return resolveVia(target);
   return typeof target === 'string' ? rt.names.get(target) : target;
 }
@@ -146,7 +148,7 @@ function resolve(rt: Runtime, target: AnyRef | string | ViaName | RemoteName): A
  */
 export function validateStartOptions(options: unknown): { initTimeout: number; shutdownTimeout: number } {
   const o = checkOptions<StartOptions<unknown>>('options', options);
-  checkNameOrVia('name', o.name);
+  if (!isGlobalName(o.name)) checkNameOrVia('name', o.name);
   const initTimeout = checkDuration('initTimeout', o.initTimeout, 5000);
   const shutdownTimeout = checkDuration('shutdownTimeout', o.shutdownTimeout, 5000);
   checkBoolean('trapExit', o.trapExit, false);
@@ -190,6 +192,27 @@ function start<S, P extends Protocol = Protocol, A = undefined>(
     // A parent already gone answers the link with 'noproc' at once: the process is dead before
     // init, so it must not run init or take a name it would never release.
     if (p.status === Status.Dead) return Promise.reject(new InitFailedError(formatRef(p.ref), p.reason ?? 'noproc'));
+  }
+  if (isGlobalName(options.name)) {
+    // Registered across the cluster before init runs (Erlang's {:global, name}).
+    const global = rt.globalNames;
+    const name = options.name.global;
+    if (global === undefined) {
+      p.die('normal');
+      return Promise.reject(
+        new InvalidArgumentError('name', `{ global: ${JSON.stringify(name)} } needs a running cluster (on the main thread)`),
+      );
+    }
+    return global.register(name, p.ref).then(
+      () => {
+        if (p.status === Status.Dead) throw new InitFailedError(formatRef(p.ref), p.reason ?? 'killed');
+        return boot(rt, p, engine, behavior, options, initTimeout);
+      },
+      (e) => {
+        p.die('normal');
+        throw e;
+      },
+    );
   }
   if (isViaName(options.name)) {
     try {
