@@ -450,7 +450,7 @@ class ClusterNode {
       const p = this.probes.get(probe);
       if (p?.from !== long) return; // only the node asked may answer
       this.probes.delete(probe);
-      p.then();
+      p.onAnswer();
       return;
     }
     if (this.embedded?.gossip(long, payload) === true) return;
@@ -507,7 +507,7 @@ class ClusterNode {
     timer.unref();
     this.probes.set(probe, {
       from: other.long,
-      then: () => {
+      onAnswer: () => {
         clearTimeout(timer);
         this.partitioned(reporter, other);
       },
@@ -517,7 +517,7 @@ class ClusterNode {
 
   private nextProbe = 1;
   /** Probes sent to check a reported loss, by id: what to do when the answer comes. */
-  private readonly probes = new Map<number, { from: string; then: () => void }>();
+  private readonly probes = new Map<number, { from: string; onAnswer: () => void }>();
 
   /** `reporter` and `other` cannot talk, and both are connected here: drop one (see {@link lost}). */
   private partitioned(reporter: Member, other: Member): void {
