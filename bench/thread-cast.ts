@@ -5,10 +5,15 @@
  *
  * Raw baseline: the same messages posted by hand in arrays of 256 (one `postMessage` per
  * array) to a plain worker that counts them, then a 'get' round trip for the count.
+ *
+ * A second row measures Spindle with batch packing off on the main thread (every batch
+ * posted as a plain, structured-cloned array; src/transport/message-port.ts), in the same
+ * rounds: the A/B of the packed transport, against the same raw baseline.
  */
 import type { Worker } from 'node:worker_threads';
 import type { Ref } from '../src/index.js';
 import { GenServer } from '../src/index.js';
+import { setBatchPacking } from '../src/transport/message-port.js';
 import type { CounterProtocol } from './fixtures/thread-tree.js';
 import type { Scenario } from './lib.js';
 import { mainIfEntry, median, now, pairedRatio } from './lib.js';
@@ -60,6 +65,14 @@ export const scenario: Scenario = {
     const samples = await interleaved(opts, {
       spindle: () => spindleRun(ref, CASTS),
       raw: () => rawRun(raw, CASTS),
+      unpacked: async () => {
+        setBatchPacking(false);
+        try {
+          return await spindleRun(ref, CASTS);
+        } finally {
+          setBatchPacking(true);
+        }
+      },
     });
     await node.stop();
     await raw.terminate();
@@ -78,6 +91,16 @@ export const scenario: Scenario = {
           { label: '≥ 65% of raw', pass: (pairedRatio(pairs) ?? 0) >= 0.65 },
         ],
         samples: pairs,
+      },
+      {
+        scenario: 'thread cast, batches not packed (A/B)',
+        spindle: median(samples.unpacked),
+        baseline,
+        baselineLabel: `postMessage, arrays of ${BATCH}`,
+        unit: 'msg/s',
+        checks: [],
+        samples: { spindle: samples.unpacked, baseline: samples.raw },
+        extra: { packedOverUnpacked: pairedRatio({ spindle: samples.spindle, baseline: samples.unpacked }) },
       },
     ];
   },

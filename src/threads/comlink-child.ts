@@ -270,12 +270,14 @@ function firstAnswer(link: WorkerLink): Promise<void> {
   const probe = link.remote as unknown as Record<string, unknown>;
   // Reading any property answers once `expose` listens (messages wait on the port until then).
   // A rejection is an answer too: an API that throws on unknown properties is still live.
-  return link.call(() => Promise.resolve(probe.__spindle_ready__), '__spindle_ready__').then(
-    () => undefined,
-    (e) => {
-      if (ServerExitedError.is(e)) throw e.cause ?? e;
-    },
-  );
+  return link
+    .call(() => Promise.resolve(probe.__spindle_ready__), '__spindle_ready__')
+    .then(
+      () => undefined,
+      (e) => {
+        if (ServerExitedError.is(e)) throw e.cause ?? e;
+      },
+    );
 }
 
 /** Creates the worker with the shared worker options, and hooks its death to the owner. */
@@ -360,7 +362,8 @@ const RESTARTS: readonly RestartType[] = ['permanent', 'transient', 'temporary']
 function validate(options: unknown): ComlinkChildOptions & { url: URL } {
   const o = checkOptions<ComlinkChildOptions>('comlinkChild options', options);
   if (options === undefined) throw new InvalidArgumentError('comlinkChild options', 'expected { id, module, … }, got undefined');
-  if (typeof o.id !== 'string' || o.id === '') throw new InvalidArgumentError('id', `expected a non-empty string, got ${describeValue(o.id)}`);
+  if (typeof o.id !== 'string' || o.id === '')
+    throw new InvalidArgumentError('id', `expected a non-empty string, got ${describeValue(o.id)}`);
   const url = moduleUrl(o.module);
   checkName('name', o.name);
   if (o.restart !== undefined && !RESTARTS.includes(o.restart))
@@ -428,8 +431,7 @@ export function comlinkProxy<T>(owner: AnyRef | string): Comlink.Remote<T> {
     throw new InvalidArgumentError('owner', `expected a ref or a registered name, got ${describeValue(owner)}`);
   const ref = typeof owner === 'string' ? rt.names.get(owner) : owner;
   if (ref === undefined) throw new NoProcessError(JSON.stringify(owner));
-  if (!rt.router.isLocal(ref))
-    throw new InvalidArgumentError('owner', 'a comlink owner is reached only from the thread it runs on');
+  if (!rt.router.isLocal(ref)) throw new InvalidArgumentError('owner', 'a comlink owner is reached only from the thread it runs on');
   const state = committedState(rt.procs.get(ref.id), ref, false) as Partial<OwnerState> | undefined;
   if (state?.[OWNER] !== true || state.link === undefined)
     throw new InvalidArgumentError('owner', 'expected a process started by comlinkChild');

@@ -1,0 +1,683 @@
+/**
+ * The batch codec: one byte encoding of a batch (`[tag, to, a, b] × N`, see frames.ts) for
+ * every boundary, with exactly the value semantics of a thread boundary (structured clone).
+ *
+ * The bytes are MessagePack with msgpackr's extensions and records (a plain object's keys
+ * are written once per shape and batch), read back by msgpackr's decoder. The encoder is our
+ * own: one walk over the batch that checks each value and writes it, stopping at the first
+ * value that would not come back exactly as structured clone copies it. {@link encodeBatch}
+ * then returns undefined and the caller falls back to the exact path of its boundary:
+ * structured clone of the plain array on a MessagePort, `node:v8` on a socket
+ * ({@link encodeBatchBytes} does that behind a one-byte format tag). (msgpackr's own encoder
+ * plus a separate checking walk cost ~1.5× this one walk; msgpackr's `structuredClone`
+ * option tracks every object in a Map, which costs more again.)
+ *
+ * Packed (exact, checked against structuredClone by test/transport/codec.test.ts):
+ * - undefined, null, booleans, numbers except -0 (msgpack integers have no -0), strings
+ *   without lone surrogates (UTF-8 has no room for them), BigInts within 64 bits;
+ * - plain objects (prototype Object.prototype or null: both arrive as plain objects, as under
+ *   structured clone): their own enumerable string keys, each getter read once, except a key
+ *   `__proto__` (msgpackr decodes it as `__proto_`);
+ * - arrays without holes and without named properties (structured clone keeps both);
+ * - Map, Set, Date (invalid ones too), RegExp (source and flags; `lastIndex` restarts at 0,
+ *   as under structured clone);
+ * - ArrayBuffer, DataView and the typed arrays, each over a whole, fixed-length, non-shared,
+ *   non-empty ArrayBuffer (a view at an offset would lose its offset and the rest of its
+ *   buffer).
+ *
+ * Everything else falls back: -0, holes, wider BigInts, Errors (structured clone keeps
+ * `stack` and more), boxed primitives, class instances and other prototypes (structured
+ * clone turns them into plain objects or throws), Buffers (structured clone makes them
+ * Uint8Arrays), shared or resizable buffers, Proxies, functions and symbols (structured clone
+ * throws: the fallback throws the same DataCloneError), and a message whose graph reaches one
+ * object twice (structured clone keeps shared references and cycles; these bytes hold values,
+ * not references). Identity is kept within each message, not across the messages of a batch
+ * (see {@link encodeInto}). The walk is bounded (depth, objects, array length, string and
+ * byte sizes): a batch past a bound is not packed; structured clone handles bulk data at least
+ * as well. If anything enumerable was added to Object.prototype, no batch is packed.
+ */
+import { types } from 'node:util';
+import { deserialize, serialize } from 'node:v8';
+import { Unpackr } from 'msgpackr';
+
+const { isProxy } = types;
+
+/** Deepest nesting packed (the batch array is depth 0). */
+export const MAX_DEPTH = 32;
+/** Most objects (arrays, plain objects, Maps, …) in one packed batch. */
+export const MAX_OBJECTS = 4096;
+/** Longest array packed (other than the batch itself). */
+export const MAX_ARRAY = 4096;
+/** Most UTF-16 units of string data plus bytes of binary data in one packed batch. */
+export const MAX_DATA = 256 * 1024;
+
+/** The format tag of {@link encodeBatchBytes}: the first byte. */
+export const Format = { MSGPACK: 0, V8: 1 } as const;
+
+/**
+ * The decoder: msgpackr's, one per thread. Every batch is self-contained (no `sequential`
+ * mode): the record shapes it uses are defined inside it, so batches decode in any order and
+ * a batch from a hostile peer cannot change how later ones decode. msgpackr's reference
+ * extensions (`structuredClone`) are refused: the encoder never writes them.
+ */
+const unpackr = new Unpackr({ moreTypes: true, structuredClone: false, mapsAsObjects: false, int64AsType: 'bigint' });
+
+/** Thrown by {@link decodeBatch} for bytes that are not a packed batch. */
+export class MalformedBatchError extends Error {
+  override readonly name = 'MalformedBatchError';
+}
+
+/** msgpackr's typed-array codes (its `typedArrays` list), by prototype; 16 ArrayBuffer, 17 DataView. */
+const TYPED_CODES = new Map<unknown, number>(
+  [
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+  ].map((c, i) => [c.prototype, i]),
+);
+TYPED_CODES.set(DataView.prototype, 17);
+
+const { getPrototypeOf, keys: ownKeys } = Object;
+const ObjectProto = Object.prototype;
+const ArrayProto = Array.prototype;
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+// ---------------------------------------------------------------------------------------------
+// The encoder: one walk that checks each value and writes it (msgpack, with msgpackr's
+// extensions and records, so msgpackr's fast decoder reads it back).
+
+/** The output buffer, reused; grown on demand (bounded by MAX_DATA). */
+let buf = Buffer.allocUnsafeSlow(16 * 1024);
+let view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+let pos = 0;
+
+function room(n: number): void {
+  if (pos + n <= buf.length) return;
+  const next = Buffer.allocUnsafeSlow(Math.max(buf.length * 2, pos + n + 1024));
+  buf.copy(next, 0, 0, pos);
+  buf = next;
+  view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/**
+ * Record shapes (the key lists of plain objects), as a trie over the keys in for-in order.
+ * A node's record id is valid for the batch numbered `gen` only: each batch defines the
+ * shapes it uses (ids 0x40–0x7f).
+ */
+interface Shape {
+  readonly key: string;
+  readonly parent: Shape | undefined;
+  next: Map<string, Shape> | undefined;
+  /** The child last looked up, and its key: most objects of one shape come in a row. */
+  lastKey: string | undefined;
+  last: Shape | undefined;
+  id: number;
+  gen: number;
+  /** The record (by {@link seq}) whose bytes start with this shape's definition. */
+  defSeq: number;
+}
+const newShape = (key: string, parent: Shape | undefined): Shape => ({
+  key,
+  parent,
+  next: undefined,
+  lastKey: undefined,
+  last: undefined,
+  id: 0,
+  gen: -1,
+  defSeq: 0,
+});
+let shapes = newShape('', undefined);
+let shapeCount = 0;
+/** Bound of the trie: past it the trie starts afresh (only a stream of ever-new key sets gets there). */
+const MAX_SHAPES = 4096;
+let gen = 0;
+/**
+ * Counts the records as they start, which is their order in the bytes: a definition placed
+ * at record `n` precedes record `m` in the bytes when n < m. (A record's definition is only
+ * known once its keys are walked, after its values went out, and is then inserted at its
+ * start; a nested record of the same shape finishes first, so its definition lies after the
+ * start of the enclosing one, which must then define the shape itself.)
+ */
+let seq = 0;
+/** The next record id of this batch (0x40–0x7f: at most 64 shapes a batch). */
+let nextId = 0x40;
+
+/**
+ * Objects reached inside the message being encoded, other than its root: a message whose
+ * graph reaches one object twice (a shared reference, a cycle) keeps that under structured
+ * clone and would not here (the encoder writes values, not references), so such a batch is
+ * not packed. Filled only once a message turns out to nest objects (flat messages never
+ * touch it), cleared after each such message.
+ */
+const seen = new Set<object>();
+/** The root object of the message being encoded, until it is put into {@link seen}. */
+let root: object | undefined;
+let objectsLeft = 0;
+let dataLeft = 0;
+
+/**
+ * Encodes `batch` into the reused buffer; false (the buffer then holds garbage) when some
+ * value would not round-trip exactly as structured clone copies it (see the module comment).
+ *
+ * Identity is kept within each message (each word of the batch), not across them: one
+ * object cast twice in a batch arrives as two equal copies, where structured clone of the
+ * whole array would deliver one object twice. That sharing was never a contract: the first
+ * frame of a turn leaves on its own (transport.ts, Channel), so two casts of one object
+ * arrived as copies or shared depending on where the batch boundary fell.
+ */
+function encodeInto(batch: unknown[], start: number): boolean {
+  // A getter may post (a cast inside a getter): that inner batch is not packed, rather than
+  // overwriting this one's buffer and state.
+  if (encoding) return false;
+  encoding = true;
+  try {
+    return encodeBatchBody(batch, start);
+  } finally {
+    // Also when a getter threw (the error goes to the caller, as from structured clone).
+    encoding = false;
+    root = undefined;
+    if (seen.size > 0) seen.clear();
+  }
+}
+
+let encoding = false;
+
+function encodeBatchBody(batch: unknown[], start: number): boolean {
+  if (getPrototypeOf(batch) !== ArrayProto || prototypePolluted()) return false;
+  objectsLeft = MAX_OBJECTS;
+  dataLeft = MAX_DATA;
+  gen++;
+  nextId = 0x40;
+  pos = start;
+  const n = batch.length;
+  room(5);
+  arrayHeader(n);
+  for (let i = 0; i < n; i++) {
+    const v = batch[i];
+    if (typeof v === 'number') {
+      // Frame tags, small ids and zeros: one byte (+0 only: 1 / -0 < 0).
+      if (v >>> 0 === v && v < 0x40 && (v !== 0 || 1 / v > 0)) {
+        room(1);
+        buf[pos++] = v;
+      } else if (!number(v)) return false;
+      continue;
+    }
+    if (typeof v === 'object' && v !== null) {
+      root = v;
+      const ok = object(v, 1);
+      root = undefined;
+      if (seen.size > 0) seen.clear();
+      if (!ok) return false;
+      continue;
+    }
+    if (v === undefined && !(i in batch)) return false;
+    if (!value(v, 1)) return false;
+  }
+  return true;
+}
+
+/** Something enumerable on Object.prototype would show up in for-in over every object. */
+function prototypePolluted(): boolean {
+  for (const _ in ObjectProto) return true;
+  return false;
+}
+
+function value(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'number':
+      return number(v);
+    case 'string':
+      return string(v);
+    case 'object':
+      if (v === null) {
+        room(1);
+        buf[pos++] = 0xc0;
+        return true;
+      }
+      return object(v, depth);
+    case 'boolean':
+      room(1);
+      buf[pos++] = v ? 0xc3 : 0xc2;
+      return true;
+    case 'undefined':
+      room(3);
+      buf[pos++] = 0xd4;
+      buf[pos++] = 0;
+      buf[pos++] = 0;
+      return true;
+    case 'bigint':
+      return bigint(v);
+    default:
+      // function, symbol: structured clone throws; the fallback throws the same error.
+      return false;
+  }
+}
+
+function number(v: number): boolean {
+  room(9);
+  if (v >>> 0 === v) {
+    if (v === 0 && 1 / v < 0) return false; // -0 (msgpack integers have none)
+    // Below 0x40 only: 0x40–0x7f are record ids to msgpackr's decoder.
+    if (v < 0x40) buf[pos++] = v;
+    else if (v < 0x100) {
+      buf[pos++] = 0xcc;
+      buf[pos++] = v;
+    } else if (v < 0x10000) {
+      buf[pos++] = 0xcd;
+      view.setUint16(pos, v);
+      pos += 2;
+    } else {
+      buf[pos++] = 0xce;
+      view.setUint32(pos, v);
+      pos += 4;
+    }
+  } else if ((v | 0) === v) {
+    if (v >= -0x20) buf[pos++] = v & 0xff;
+    else if (v >= -0x80) {
+      buf[pos++] = 0xd0;
+      buf[pos++] = v & 0xff;
+    } else if (v >= -0x8000) {
+      buf[pos++] = 0xd1;
+      view.setInt16(pos, v);
+      pos += 2;
+    } else {
+      buf[pos++] = 0xd2;
+      view.setInt32(pos, v);
+      pos += 4;
+    }
+  } else {
+    buf[pos++] = 0xcb;
+    view.setFloat64(pos, v);
+    pos += 8;
+  }
+  return true;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/** 64-bit BigInts; wider ones are not packed (structured clone carries any size). */
+function bigint(v: bigint): boolean {
+  room(9);
+  if (v >= INT64_MIN && v <= INT64_MAX) {
+    buf[pos++] = 0xd3;
+    view.setBigInt64(pos, v);
+  } else if (v > 0n && v <= UINT64_MAX) {
+    buf[pos++] = 0xcf;
+    view.setBigUint64(pos, v);
+  } else return false;
+  pos += 8;
+  return true;
+}
+
+function string(s: string): boolean {
+  const n = s.length;
+  dataLeft -= n;
+  if (dataLeft < 0) return false;
+  if (n < 32) {
+    // Short strings: ASCII is written directly (and is well-formed).
+    room(1 + n);
+    const at = pos;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[at + 1 + i] = c;
+    }
+    if (i === n) {
+      buf[at] = 0xa0 | n;
+      pos = at + 1 + n;
+      return true;
+    }
+  }
+  if (!isWellFormed(s)) return false; // a lone surrogate would become U+FFFD
+  const max = n * 3;
+  room(5 + max);
+  // The header is sized for the longest encoding; a non-minimal size is still valid msgpack.
+  const hdr = max < 32 ? 1 : max < 0x100 ? 2 : max < 0x10000 ? 3 : 5;
+  const len = buf.write(s, pos + hdr, max, 'utf8');
+  if (hdr === 1) buf[pos] = 0xa0 | len;
+  else if (hdr === 2) {
+    buf[pos] = 0xd9;
+    buf[pos + 1] = len;
+  } else if (hdr === 3) {
+    buf[pos] = 0xda;
+    view.setUint16(pos + 1, len);
+  } else {
+    buf[pos] = 0xdb;
+    view.setUint32(pos + 1, len);
+  }
+  pos += hdr + len;
+  return true;
+}
+
+function arrayHeader(n: number): void {
+  if (n < 16) buf[pos++] = 0x90 | n;
+  else if (n < 0x10000) {
+    buf[pos++] = 0xdc;
+    view.setUint16(pos, n);
+    pos += 2;
+  } else {
+    buf[pos++] = 0xdd;
+    view.setUint32(pos, n);
+    pos += 4;
+  }
+}
+
+/** First visit of `o` inside the current message (else a repeat: not packable). */
+function firstVisit(o: object): boolean {
+  if (root !== undefined) {
+    // The message nests objects: start tracking, with its root.
+    if (o === root) return false;
+    seen.add(root);
+    root = undefined;
+  } else if (seen.has(o)) return false;
+  seen.add(o);
+  return true;
+}
+
+function object(o: object, depth: number): boolean {
+  if (depth > MAX_DEPTH || --objectsLeft < 0 || (depth > 1 && !firstVisit(o))) return false;
+  const proto = getPrototypeOf(o);
+  if (proto === ObjectProto || proto === null) return isProxy(o) ? false : record(o as Record<string, unknown>, depth + 1);
+  if (isProxy(o)) return false;
+  if (proto === ArrayProto) return array(o as unknown[], depth + 1);
+  const ctor = (o as { constructor?: unknown }).constructor;
+  if (proto === Map.prototype) return ctor === Map && map(o as Map<unknown, unknown>, depth + 1);
+  if (proto === Set.prototype) {
+    if (ctor !== Set) return false;
+    room(4);
+    buf[pos++] = 0xd4;
+    buf[pos++] = 0x73; // 's': the array that follows is a Set
+    buf[pos++] = 0;
+    const set = o as Set<unknown>;
+    arrayHeader(set.size);
+    for (const v of set) if (!value(v, depth + 1)) return false;
+    return true;
+  }
+  if (proto === Date.prototype) return ctor === Date && date(o as Date);
+  if (proto === RegExp.prototype) {
+    if (ctor !== RegExp) return false;
+    room(4);
+    buf[pos++] = 0xd4;
+    buf[pos++] = 0x78; // 'x': [source, flags]; lastIndex restarts at 0, as under structured clone
+    buf[pos++] = 0;
+    buf[pos++] = 0x92;
+    return string((o as RegExp).source) && string((o as RegExp).flags);
+  }
+  if (proto === ArrayBuffer.prototype) return ctor === ArrayBuffer && binary(o as ArrayBuffer, 16);
+  const code = TYPED_CODES.get(proto);
+  if (code !== undefined) {
+    const v = o as ArrayBufferView;
+    const b = v.buffer;
+    // The view must span its whole buffer; the buffer counts as reached (two views over one
+    // buffer share it under structured clone).
+    if (ctor !== proto.constructor || v.byteOffset !== 0 || v.byteLength !== b.byteLength) return false;
+    if (getPrototypeOf(b) !== ArrayBuffer.prototype || !firstVisit(b)) return false;
+    return binary(b as ArrayBuffer, code);
+  }
+  return false;
+}
+
+/**
+ * A plain object as a msgpackr record: its shape's id (after the shape's definition, the
+ * first time in this batch), then the values in key order.
+ */
+function record(o: Record<string, unknown>, depth: number): boolean {
+  room(1);
+  const at = pos++;
+  const mySeq = ++seq;
+  let shape = shapes;
+  for (const k in o) {
+    let next = shape.lastKey === k ? shape.last : shape.next?.get(k);
+    if (next === undefined) {
+      if (k === '__proto__' || !isWellFormed(k)) return false; // msgpackr reads `__proto__` as `__proto_`
+      if (++shapeCount > MAX_SHAPES) {
+        shapes = newShape('', undefined);
+        shapeCount = 0;
+        return false;
+      }
+      next = newShape(k, shape);
+      (shape.next ??= new Map()).set(k, next);
+    }
+    shape.lastKey = k;
+    shape.last = next;
+    shape = next;
+    const v = o[k];
+    if (typeof v === 'number') {
+      if (!number(v)) return false;
+    } else if (!value(v, depth)) return false;
+  }
+  if (shape.gen === gen && shape.defSeq < mySeq) {
+    buf[at] = shape.id;
+    return true;
+  }
+  return defineShape(shape, at, mySeq);
+}
+
+/**
+ * Inserts the definition of `shape` before the values written from `at + 1`. The keys are
+ * the path to the shape: exactly the keys whose values were written (even if a getter added
+ * properties meanwhile).
+ */
+function defineShape(shape: Shape, at: number, defSeq: number): boolean {
+  const keys: string[] = [];
+  for (let s: Shape | undefined = shape; s !== shapes && s !== undefined; s = s.parent) keys.push(s.key);
+  keys.reverse();
+  let id = shape.id;
+  if (shape.gen !== gen) {
+    // A new id in this batch (a shape defined in this batch already, by a nested record, is
+    // defined again, earlier, with its id). Ids are not reused within a batch: a definition
+    // is inserted at its record's start, ahead of uses of the id's previous shape that were
+    // written meanwhile inside that record; past 64 shapes the batch is not packed.
+    if (nextId > 0x7f) return false;
+    id = nextId++;
+    shape.id = id;
+    shape.gen = gen;
+  }
+  shape.defSeq = defSeq;
+  // Write the definition after the values, then rotate it into place.
+  const valuesEnd = pos;
+  room(8);
+  buf[pos++] = 0xd4;
+  buf[pos++] = 0x72; // 'r': a record definition
+  buf[pos++] = id;
+  arrayHeader(keys.length);
+  for (const k of keys) if (!string(k)) return false;
+  const def = Buffer.from(buf.subarray(valuesEnd, pos));
+  const valuesLen = valuesEnd - (at + 1);
+  buf.copyWithin(at + def.length, at + 1, valuesEnd);
+  def.copy(buf, at);
+  pos = at + def.length + valuesLen;
+  return true;
+}
+
+function array(a: unknown[], depth: number): boolean {
+  const n = a.length;
+  // Named properties (structured clone keeps them, msgpack has no room for them) are found
+  // with Object.keys, which lists the indices too: a pass over the array, hence the bound.
+  dataLeft -= n;
+  if (n > MAX_ARRAY || dataLeft < 0 || ownKeys(a).length !== n) return false;
+  room(5);
+  arrayHeader(n);
+  for (let i = 0; i < n; i++) {
+    const v = a[i];
+    if (typeof v === 'number') {
+      if (!number(v)) return false;
+    } else if (v === undefined && !(i in a))
+      return false; // a hole
+    else if (!value(v, depth)) return false;
+  }
+  return true;
+}
+
+function map(m: Map<unknown, unknown>, depth: number): boolean {
+  const n = m.size;
+  room(5);
+  if (n < 16) buf[pos++] = 0x80 | n;
+  else if (n < 0x10000) {
+    buf[pos++] = 0xde;
+    view.setUint16(pos, n);
+    pos += 2;
+  } else {
+    buf[pos++] = 0xdf;
+    view.setUint32(pos, n);
+    pos += 4;
+  }
+  for (const [k, v] of m) if (!value(k, depth) || !value(v, depth)) return false;
+  return true;
+}
+
+/** msgpack timestamps (extension -1), as msgpackr writes and reads them. */
+function date(d: Date): boolean {
+  const t = d.getTime();
+  room(15);
+  if (Number.isNaN(t)) {
+    buf[pos++] = 0xd4;
+    buf[pos++] = 0xff;
+    buf[pos++] = 0xff;
+    return true;
+  }
+  const seconds = Math.floor(t / 1000);
+  const ms = t - seconds * 1000;
+  if (ms === 0 && seconds >= 0 && seconds < 0x100000000) {
+    buf[pos++] = 0xd6;
+    buf[pos++] = 0xff;
+    view.setUint32(pos, seconds);
+    pos += 4;
+  } else if (seconds >= 0 && seconds < 0x400000000) {
+    buf[pos++] = 0xd7;
+    buf[pos++] = 0xff;
+    view.setUint32(pos, ms * 4000000 + Math.floor(seconds / 0x100000000));
+    view.setUint32(pos + 4, seconds >>> 0);
+    pos += 8;
+  } else {
+    buf[pos++] = 0xc7;
+    buf[pos++] = 12;
+    buf[pos++] = 0xff;
+    view.setUint32(pos, ms * 1000000);
+    view.setBigInt64(pos + 4, BigInt(seconds));
+    pos += 12;
+  }
+  return true;
+}
+
+/**
+ * An ArrayBuffer (code 16), or a view over all of one: msgpackr's typed-array extension
+ * ('t'). Non-empty (an empty buffer may be detached: structured clone throws for those),
+ * fixed-length only.
+ */
+function binary(b: ArrayBuffer, code: number): boolean {
+  const n = b.byteLength;
+  dataLeft -= n;
+  if (n === 0 || dataLeft < 0 || (b as { resizable?: boolean }).resizable === true) return false;
+  room(8 + n);
+  if (n + 1 < 0x100) {
+    buf[pos++] = 0xc7;
+    buf[pos++] = n + 1;
+  } else if (n + 1 < 0x10000) {
+    buf[pos++] = 0xc8;
+    view.setUint16(pos, n + 1);
+    pos += 2;
+  } else {
+    buf[pos++] = 0xc9;
+    view.setUint32(pos, n + 1);
+    pos += 4;
+  }
+  buf[pos++] = 0x74;
+  buf[pos++] = code;
+  buf.set(new Uint8Array(b), pos);
+  pos += n;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API
+
+/**
+ * True when every value of `batch` packs exactly (encodes it, discards the bytes). The
+ * encoders below make the same decision themselves; this is for tests and diagnostics.
+ */
+export function packable(batch: unknown[]): boolean {
+  return encodeInto(batch, 0);
+}
+
+/**
+ * The batch packed into a fresh Uint8Array that owns its whole ArrayBuffer (it may be
+ * transferred), or undefined when the batch is not exactly encodable or carries transfers:
+ * the caller then uses its exact fallback.
+ */
+export function encodeBatch(batch: unknown[], transfer?: readonly unknown[]): Uint8Array | undefined {
+  if ((transfer !== undefined && transfer.length > 0) || !encodeInto(batch, 0)) return undefined;
+  return new Uint8Array(buf.subarray(0, pos));
+}
+
+/**
+ * As {@link encodeBatch}, but the bytes are a view into the encoder's reused buffer: valid
+ * only until the next encode on this thread (copy them or use them at once).
+ */
+export function encodeBatchView(batch: unknown[]): Buffer | undefined {
+  return encodeInto(batch, 0) ? buf.subarray(0, pos) : undefined;
+}
+
+/**
+ * The batch in `bytes` (from {@link encodeBatch}). Total over hostile input: anything that is
+ * not a packed array throws {@link MalformedBatchError}, never another error.
+ */
+export function decodeBatch(bytes: Uint8Array): unknown[] {
+  let v: unknown;
+  try {
+    v = unpackr.unpack(bytes);
+  } catch (e) {
+    throw new MalformedBatchError(`undecodable packed batch (${e instanceof Error ? e.message.slice(0, 200) : 'error'})`);
+  }
+  if (!Array.isArray(v)) throw new MalformedBatchError('a packed batch that is not an array');
+  return v;
+}
+
+/**
+ * For byte streams (TCP): the batch after a {@link Format} byte: `Format.MSGPACK` and the
+ * packed batch when it packs exactly, else `Format.V8` and its `node:v8` serialization
+ * (which throws, as `v8.serialize` does, for a function or a symbol).
+ */
+export function encodeBatchBytes(batch: unknown[]): Uint8Array {
+  if (encodeInto(batch, 1)) {
+    buf[0] = Format.MSGPACK;
+    return new Uint8Array(buf.subarray(0, pos));
+  }
+  const body = serialize(batch);
+  const out = new Uint8Array(1 + body.length);
+  out[0] = Format.V8;
+  out.set(body, 1);
+  return out;
+}
+
+/** The batch in bytes from {@link encodeBatchBytes}; throws {@link MalformedBatchError} for anything else. */
+export function decodeBatchBytes(bytes: Uint8Array): unknown[] {
+  const body = bytes.subarray(1);
+  switch (bytes[0]) {
+    case Format.MSGPACK:
+      return decodeBatch(body);
+    case Format.V8: {
+      let v: unknown;
+      try {
+        v = deserialize(body);
+      } catch (e) {
+        throw new MalformedBatchError(`undecodable v8 batch (${e instanceof Error ? e.message.slice(0, 200) : 'error'})`);
+      }
+      if (!Array.isArray(v)) throw new MalformedBatchError('a v8 batch that is not an array');
+      return v;
+    }
+    default:
+      throw new MalformedBatchError(`unknown batch format ${String(bytes[0])}`);
+  }
+}
