@@ -121,3 +121,12 @@ export { GlobalRegistry } from './cluster/global-registry.js';
 export type { GlobalName, GlobalRegistryEvent } from './cluster/global-registry.js';
 export type { ClusterBackend, BackendContext, GlobalNameEvent } from './cluster/backend.js';
 export type { NameResolver } from './cluster/embedded-names.js';
+export { DistributedSupervisor } from './cluster/distributed-supervisor.js';
+export type {
+  DistributedSupervisorOptions,
+  DistributedSupervisorRef,
+  DistributedChildSpec,
+  DistributedChildInfo,
+  NodeSelector,
+  SelectorFn,
+} from './cluster/distributed-supervisor.js';

@@ -48,6 +48,7 @@ import { Kind, MAX_THREAD } from './wire.js';
 import type { ClusterBackend } from './backend.js';
 import { EmbeddedNames, type NameResolver } from './embedded-names.js';
 import { attachGlobalNames, detachGlobalNames } from './global-registry.js';
+import { attachDsupHost, DsupHost } from './distributed-supervisor.js';
 import { makeRef } from '../core/ref.js';
 
 /** Options of `Cluster.start`. Only `nodeName` is required. */
@@ -152,6 +153,8 @@ class ClusterNode {
   /** Cluster-wide names: the configured backend, or the embedded one. */
   readonly names: ClusterBackend;
   private readonly embedded: EmbeddedNames | undefined;
+  /** The distributed supervisors this node holds. */
+  private readonly dsups: DsupHost;
 
   constructor(
     readonly rt: Runtime,
@@ -206,6 +209,14 @@ class ClusterNode {
           )
         : undefined;
     this.names = o.backend ?? (this.embedded as EmbeddedNames);
+    this.dsups = new DsupHost(rt, {
+      self: this.short,
+      connected: () => this.links.connected(),
+      control: (node, payload) => this.links.control(node, payload),
+      call: (node, msg, timeoutMs) => rt.router.call(makeRef(node, 0, 0), msg, timeoutMs),
+      whereis: (name) => this.names.whereis(name),
+      register: (name, ref) => this.names.register(name, ref),
+    });
     // Worker threads reach other nodes through main.
     this.threads = NodeThreads.of(rt);
     this.threads.cluster = {
@@ -230,6 +241,7 @@ class ClusterNode {
       watch: (ref, onExit) => rt.watch(ref, () => onExit()),
       log: (level, message) => rt.logger[level](`cluster backend: ${message}`),
     });
+    attachDsupHost(rt, this.dsups);
     this.status = 'running';
     this.lastCheck = performance.now();
     const period = Math.max(10, Math.min(this.o.heartbeatIntervalMs, this.maxSilenceMs / 4));
@@ -241,6 +253,10 @@ class ClusterNode {
   async stop(): Promise<void> {
     if (this.status === 'stopped' || this.status === 'stopping') return;
     this.status = 'stopping';
+    // Children of distributed supervisors move to the other nodes before the connections close.
+    await this.dsups.handOver();
+    this.dsups.close();
+    attachDsupHost(this.rt, undefined);
     if (this.detectTimer !== undefined) clearInterval(this.detectTimer);
     this.links.flushAll();
     for (const m of this.members.values()) {
@@ -392,6 +408,7 @@ class ClusterNode {
     this.links.nodeUp(long);
     this.threads.broadcast({ op: 'node_up', node: long });
     this.embedded?.nodeUp(long);
+    this.dsups.nodeUp(long);
     // Gossip: the peer learns every member this node is connected to, and they learn it.
     this.links.control(long, { type: 'members', nodes: this.connectedShorts() });
     for (const other of this.byLong.keys()) if (other !== long) this.links.control(other, { type: 'members', nodes: [m.short] });
@@ -413,6 +430,7 @@ class ClusterNode {
     this.links.nodeDown(long, reason);
     this.threads.broadcast({ op: 'node_down', node: long, reason });
     this.embedded?.nodeDown(long);
+    this.dsups.nodeDown(long);
     if (reason === 'connection_closed' || reason === 'heartbeat_timeout' || reason === 'protocol_error') {
       this.rt.logger.warn(`cluster: lost node ${m.short} (${reason})`);
       // The others learn that this node lost it (see lost()); a graceful leave is no partition.
@@ -454,6 +472,7 @@ class ClusterNode {
       return;
     }
     if (this.embedded?.gossip(long, payload) === true) return;
+    if (this.dsups.gossip(long, payload)) return;
     if (type !== 'members') return;
     const list = ownData(payload, 'nodes');
     if (!Array.isArray(list) || list.length > MAX_GOSSIP) return;
@@ -600,13 +619,9 @@ class ClusterNode {
       void this.spawn(msg, from);
       return true;
     }
-    return (
-      this.embedded?.system(
-        msg,
-        (v) => rt.router.reply(from, v),
-        (e) => rt.router.replyError(from, e),
-      ) === true
-    );
+    const reply = (v: unknown): void => rt.router.reply(from, v);
+    const fail = (e: unknown): void => rt.router.replyError(from, e);
+    return this.embedded?.system(msg, reply, fail) === true || this.dsups.system(msg, reply, fail);
   }
 
   private async spawn(msg: Record<string, unknown>, from: From): Promise<void> {
