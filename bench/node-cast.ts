@@ -4,7 +4,7 @@
  * count (it queues behind every cast).
  *
  * Raw baseline: the same messages over one raw TCP connection between the same two processes,
- * in arrays of 256 per frame, each frame `v8.serialize`d (the cluster's batch encoding) and the
+ * in arrays of 256 per frame, each frame in the cluster's batch codec and the
  * turn's frames coalesced into one write; the peer decodes and counts; then a GET round trip.
  */
 import type { Ref } from '../src/index.js';
@@ -33,8 +33,8 @@ async function spindleRun(ref: Ref<Counter>, n: number): Promise<number> {
 }
 
 async function rawRun(raw: RawClient, n: number): Promise<number> {
-  raw.send(2, null);
-  const before = (await raw.next()) as number;
+  raw.send(2, []);
+  const [before] = (await raw.next()) as [number];
   const t0 = now();
   for (let i = 0; i < n; i += BATCH) {
     const k = Math.min(BATCH, n - i);
@@ -43,8 +43,8 @@ async function rawRun(raw: RawClient, n: number): Promise<number> {
     raw.send(1, batch);
     if (((i / BATCH) & 15) === 15) await new Promise<void>((r) => setImmediate(r));
   }
-  raw.send(2, null);
-  const count = (await raw.next()) as number;
+  raw.send(2, []);
+  const [count] = (await raw.next()) as [number];
   const ms = now() - t0;
   if (count - before !== n) throw new Error(`raw peer saw ${count - before} messages, expected ${n}`);
   return (n * 1000) / ms;
@@ -67,7 +67,7 @@ export const scenario: Scenario = {
         scenario: 'cross-node cast throughput (200k casts + call)',
         spindle: median(samples.spindle),
         baseline: median(samples.raw),
-        baselineLabel: `raw TCP, v8 arrays of ${BATCH}`,
+        baselineLabel: `raw TCP, codec arrays of ${BATCH}`,
         unit: 'msg/s',
         checks: [{ label: '≥ 60% of raw', pass: (pairedRatio(pairs) ?? 0) >= 0.6 }],
         samples: pairs,

@@ -2,12 +2,12 @@
  * Shared pieces of the cross-node scenarios (bench/node-*.ts): this process is one node, a
  * child process (bench/fixtures/node-peer.ts) the other, both on loopback; and a raw TCP client
  * for the baselines, speaking the peer's raw protocol with the cluster's batch encoding
- * (`v8.serialize` of an array per frame, frames coalesced into one write per turn).
+ * (the cluster's batch codec on an array per frame, frames coalesced into one write per turn).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { deserialize, serialize } from 'node:v8';
+import { decodeBatchBytes, encodeBatchBytes } from '../src/transport/codec.js';
 import type { AnyRef } from '../src/index.js';
 import { Cluster, currentRuntime, silentLogger } from '../src/index.js';
 import { freshRuntime } from './lib.js';
@@ -65,7 +65,7 @@ export async function startPair(heartbeat: { heartbeatIntervalMs?: number; heart
     },
   };
 }
-/** The raw baseline's client: frames u32 length | u8 op | v8 payload, coalesced per turn. */
+/** The raw baseline's client: frames u32 length | u8 op | codec payload, coalesced per turn. */
 export class RawClient {
   private pending: Buffer[] = [];
   private queued = false;
@@ -94,7 +94,8 @@ export class RawClient {
 
   /** Queues one frame; the turn's frames leave in one write. */
   send(op: number, value: unknown): void {
-    const body = serialize(value);
+    const bytes = encodeBatchBytes(value as unknown[]);
+    const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     const head = Buffer.allocUnsafe(5);
     head.writeUInt32BE(1 + body.length, 0);
     head[4] = op;
@@ -130,7 +131,7 @@ export class RawClient {
       const len = buf.readUInt32BE(at);
       if (buf.length - at < 4 + len) break;
       const op = buf[at + 4] as number;
-      const value = deserialize(buf.subarray(at + 5, at + 4 + len));
+      const value = decodeBatchBytes(buf.subarray(at + 5, at + 4 + len));
       at += 4 + len;
       const w = this.waiters.shift();
       if (w !== undefined) w(op, value);

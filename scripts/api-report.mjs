@@ -26,6 +26,7 @@ const reportFolder = join(repo, 'docs/api');
 const ENTRIES = [
   { name: 'spindle', dts: 'dist/src/index.d.ts' },
   { name: 'spindle-testing', dts: 'dist/src/testing.d.ts' },
+  { name: 'spindle-etcd', dts: 'dist/src/etcd.d.ts' },
 ];
 
 const temp = mkdtempSync(join(tmpdir(), 'spindle-api-'));

@@ -248,6 +248,7 @@ class ClusterNode {
     this.detectTimer = setInterval(() => this.check(), period);
     this.detectTimer.unref();
     for (const s of this.o.seeds) this.learn(s, true);
+    for (const m of [...this.members.values()]) this.learn(m.short, m.seed);
   }
 
   async stop(): Promise<void> {
@@ -278,7 +279,8 @@ class ClusterNode {
 
   /** A node heard of (a seed, or gossip): known from now on, and dialled if this side should. */
   private learn(id: string, seed: boolean): void {
-    if (id === this.short || this.status !== 'running') return;
+    // While starting (the backend may report members then) a member is only recorded; it is dialled at attach.
+    if (id === this.short || (this.status !== 'running' && this.status !== 'starting')) return;
     let m = this.members.get(id);
     if (m === undefined) {
       if (this.members.size >= MAX_MEMBERS) return;

@@ -16,7 +16,8 @@
  * that size exists. What a BATCH's frames contain (tags, ids, messages) is checked above this
  * layer, as for batches between threads.
  */
-import { deserialize, serialize } from 'node:v8';
+import { serialize } from 'node:v8';
+import { decodeBatchBytes, encodeBatchView, Format } from '../transport/codec.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export const Kind = {
@@ -118,23 +119,30 @@ export function encodeBatch(toThread: number, fromThread: number, batch: unknown
   if (!Array.isArray(batch) || batch.length % 4 !== 0) {
     throw new InvalidArgumentError('encodeBatch batch', 'expected an array of [tag, to, a, b] frames (length a multiple of 4)');
   }
-  let payload: Buffer;
-  try {
-    payload = serialize(batch);
-  } catch (e) {
-    // The same error a MessagePort throws for the same value, so a Channel reports both alike.
-    throw new DOMException(e instanceof Error ? e.message : String(e), 'DataCloneError');
+  // The batch codec's two forms, told apart by one format byte: MessagePack when every value
+  // packs exactly (src/transport/codec.ts), else node:v8.
+  let format: number = Format.MSGPACK;
+  let payload: Uint8Array | undefined = encodeBatchView(batch);
+  if (payload === undefined) {
+    format = Format.V8;
+    try {
+      payload = serialize(batch);
+    } catch (e) {
+      // The same error a MessagePort throws for the same value, so a Channel reports both alike.
+      throw new DOMException(e instanceof Error ? e.message : String(e), 'DataCloneError');
+    }
   }
-  const length = 1 + BATCH_HEADER_BYTES + payload.length;
+  const length = 1 + BATCH_HEADER_BYTES + 1 + payload.length;
   if (length > maxFrameBytes) {
     throw new InvalidArgumentError('encodeBatch batch', `a frame is at most ${maxFrameBytes} bytes, this batch needs ${length}`);
   }
-  const out = Buffer.allocUnsafe(HEADER_BYTES + BATCH_HEADER_BYTES + payload.length);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + BATCH_HEADER_BYTES + 1 + payload.length);
   out.writeUInt32BE(length, 0);
   out[4] = Kind.BATCH;
   out.writeUInt16BE(toThread, 5);
   out.writeUInt16BE(fromThread, 7);
-  out.set(payload, HEADER_BYTES + BATCH_HEADER_BYTES);
+  out[HEADER_BYTES + BATCH_HEADER_BYTES] = format;
+  out.set(payload, HEADER_BYTES + BATCH_HEADER_BYTES + 1);
   return out;
 }
 
@@ -284,9 +292,9 @@ function decodeBody(kind: Kind, body: Buffer): Frame | WireError {
     const fromThread = body.readUInt16BE(2);
     let batch: unknown;
     try {
-      batch = deserialize(body.subarray(BATCH_HEADER_BYTES));
+      batch = decodeBatchBytes(body.subarray(BATCH_HEADER_BYTES));
     } catch (e) {
-      return { error: 'bad_frame', detail: `BATCH payload does not deserialize: ${describe(e)}` };
+      return { error: 'bad_frame', detail: `BATCH payload does not decode: ${describe(e)}` };
     }
     if (!Array.isArray(batch)) return { error: 'bad_frame', detail: 'BATCH payload is not an array' };
     if (batch.length % 4 !== 0) return { error: 'bad_frame', detail: `BATCH payload length ${batch.length} is not a multiple of 4` };
