@@ -1,7 +1,7 @@
 /**
  * Cross-node calls to an echo server on a peer node (another process, loopback TCP):
  * - sequential round trips (one call at a time) vs a raw TCP ping-pong of one message;
- * - pipelined, 1024 calls outstanding, vs a raw pipeline of [id, message] pairs with the same
+ * - pipelined, 1024 calls outstanding, vs a raw pipeline of `[CALL, to, message, id]` frames with the
  *   batch encoding (each turn's requests in one `v8.serialize`d frame, answered in kind).
  */
 import type { Ref } from '../src/index.js';
@@ -25,7 +25,7 @@ async function spindleSequential(to: Ref<Echo>, n: number): Promise<number> {
 async function rawSequential(raw: RawClient, n: number): Promise<number> {
   const t0 = now();
   for (let i = 0; i < n; i++) {
-    raw.send(3, [[i, i]]);
+    raw.send(3, [3, 7, i, i + 1]);
     await raw.next();
   }
   return (n * 1000) / (now() - t0);
@@ -53,7 +53,7 @@ function rawPipelined(raw: RawClient, n: number): Promise<number> {
     const t0 = now();
     let sent = 0;
     let done = 0;
-    let queue: [number, number][] = [];
+    let queue: unknown[] = [];
     let queued = false;
     const flush = (): void => {
       queued = false;
@@ -63,14 +63,15 @@ function rawPipelined(raw: RawClient, n: number): Promise<number> {
     };
     const one = (): void => {
       sent++;
-      queue.push([sent, sent]);
+      queue.push(3, 7, sent, sent); // [CALL, to, message, call id]
       if (!queued) {
         queued = true;
         queueMicrotask(flush);
       }
     };
     raw.onFrame = (_op, value) => {
-      for (const _ of value as unknown[]) {
+      const replies = value as unknown[];
+      for (let i = 0; i < replies.length; i += 4) {
         done++;
         if (sent < n) one();
       }
