@@ -1,8 +1,8 @@
 /**
  * Cross-node calls to an echo server on a peer node (another process, loopback TCP):
  * - sequential round trips (one call at a time) vs a raw TCP ping-pong of one message;
- * - pipelined, 1024 calls outstanding, vs a raw pipeline of `[CALL, to, message, id]` frames with the
- *   batch encoding (each turn's requests in one `v8.serialize`d frame, answered in kind).
+ * - pipelined, 1024 calls outstanding, vs a raw pipeline of `[CALL, to, message, id]` frames in
+ *   the cluster's batch codec (each turn's requests in one frame, answered in kind).
  */
 import type { Ref } from '../src/index.js';
 import { GenServer } from '../src/index.js';
