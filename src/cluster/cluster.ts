@@ -49,7 +49,7 @@ import type { ClusterBackend } from './backend.js';
 import { EmbeddedNames, type NameResolver } from './embedded-names.js';
 import { attachGlobalNames, detachGlobalNames } from './global-registry.js';
 import { attachDsupHost, DsupHost } from './distributed-supervisor.js';
-import { makeRef } from '../core/ref.js';
+import { type AnyRef, makeRef } from '../core/ref.js';
 
 /** Options of `Cluster.start`. Only `nodeName` is required. */
 export interface ClusterOptions {
@@ -636,17 +636,27 @@ class ClusterNode {
       const name = ownData(msg, 'name');
       const initTimeout = ownData(msg, 'initTimeout');
       const options: Record<string, unknown> = { args: ownData(msg, 'args') };
-      if (name !== undefined) options.name = name;
+      if (name !== undefined) options.name = ownData(msg, 'global') === true ? { global: name } : name;
       if (initTimeout !== undefined) options.initTimeout = initTimeout;
-      const ref = isAllowedThread(behavior)
-        ? await withRuntime(rt, () =>
-            Supervisor.start({
-              strategy: 'one_for_one',
-              children: [{ id: behaviorName, thread: { ...behavior.thread, args: options.args } }],
-              ...(name === undefined ? {} : { name: name as string }),
-            }),
-          )
-        : await withRuntime(rt, () => GenServer.start(behavior, options as never));
+      const global = ownData(msg, 'global') === true;
+      let ref: AnyRef;
+      if (isAllowedThread(behavior)) {
+        ref = await withRuntime(rt, () =>
+          Supervisor.start({
+            strategy: 'one_for_one',
+            children: [{ id: behaviorName, thread: { ...behavior.thread, args: options.args } }],
+            ...(name === undefined || global ? {} : { name: name as string }),
+          }),
+        );
+        if (global) {
+          // A subtree's supervisor takes its global name once started (a supervisor has no { global } option).
+          const started = ref;
+          await this.names.register(name as string, started).catch(async (e: unknown) => {
+            await withRuntime(rt, () => Supervisor.stop(started as never)).catch(() => {});
+            throw e;
+          });
+        }
+      } else ref = await withRuntime(rt, () => GenServer.start(behavior, options as never));
       rt.router.reply(from, ref);
     } catch (e) {
       rt.router.replyError(from, e);

@@ -111,7 +111,7 @@ function count(): number {
  * Subscribes to `registered`, `unregistered` (with a reason: `unregistered`, `exited`,
  * `node_down`) or `conflictResolved` (winner and loser after a heal). Returns the unsubscribe.
  */
-function on(event: GlobalRegistryEvent, fn: (e: GlobalNameEvent) => void): () => void {
+function on<E extends GlobalRegistryEvent>(event: E, fn: (e: Extract<GlobalNameEvent, { type: E }>) => void): () => void {
   if (event !== 'registered' && event !== 'unregistered' && event !== 'conflictResolved')
     throw new InvalidArgumentError(
       'event passed to GlobalRegistry.on',
@@ -124,9 +124,10 @@ function on(event: GlobalRegistryEvent, fn: (e: GlobalNameEvent) => void): () =>
     set = new Set();
     reg.listeners.set(event, set);
   }
-  set.add(fn);
+  const listener = fn as (e: GlobalNameEvent) => void;
+  set.add(listener);
   return () => {
-    set.delete(fn);
+    set.delete(listener);
   };
 }
 

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef, GlobalNameEvent } from '../../src/index.js';
 import {
   AlreadyRegisteredError,
+  BehaviorRegistry,
   Cluster,
   GenServer,
   GlobalRegistry,
@@ -148,6 +149,19 @@ describe('GlobalRegistry (embedded)', () => {
     expect(results.filter((r) => r.status === 'fulfilled').length).toBe(1);
     await waitFor(() => agreed([b, c], 'after') !== 'split' && agreed([b, c], 'before') !== 'split', 5000, 'agreement');
     expect(agreed([b, c], 'before')).toEqual(before);
+  });
+
+  it('starts a process remotely under a global name', async () => {
+    const [a, b, c] = await trio();
+    c.on(() => BehaviorRegistry.register('echo', { init: () => null, handleCall: (m: unknown, s: null) => [m, s] }));
+    const ref = await a.on(() => GenServer.startRemote('echo', { targetNode: c.id, name: 'remote-echo', registration: 'global' }));
+    expect(ref.node.startsWith(c.id)).toBe(true);
+    await waitFor(() => b.on(() => GlobalRegistry.isRegistered('remote-echo')), 5000, 'known on b');
+    expect(await b.on(() => GenServer.call({ global: 'remote-echo' }, 'hello'))).toBe('hello');
+    const e = await failure(() =>
+      b.on(() => GenServer.startRemote('echo', { targetNode: c.id, name: 'remote-echo', registration: 'global' })),
+    );
+    expect(AlreadyRegisteredError.is(e)).toBe(true);
   });
 
   it('needs a running cluster', () => {

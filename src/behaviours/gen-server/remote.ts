@@ -111,8 +111,12 @@ export interface StartRemoteOptions<A = unknown> {
   args?: A;
   /** A name to register it under on the target node. */
   name?: string;
-  /** `'local'` (the default with a `name`) registers `name` on the target node; `'none'` (the default without) registers nothing. */
-  registration?: 'local' | 'none';
+  /**
+   * `'local'` (the default with a `name`) registers `name` on the target node; `'global'`
+   * registers it cluster-wide (GlobalRegistry, before `init`); `'none'` (the default without a
+   * name) registers nothing.
+   */
+  registration?: 'local' | 'global' | 'none';
   /** How long `init` may take there, in ms; default 5000. */
   initTimeout?: number;
 }
@@ -126,6 +130,7 @@ export interface StartRemoteOptions<A = unknown> {
 export function startRemote<P extends Protocol = Protocol, A = unknown>(behavior: string, options: StartRemoteOptions<A>): Promise<Ref<P>> {
   let initTimeout: number;
   let name: string | undefined;
+  let global = false;
   let targetNode: string;
   try {
     const problem = nameProblem(behavior);
@@ -135,12 +140,13 @@ export function startRemote<P extends Protocol = Protocol, A = unknown>(behavior
       throw new InvalidArgumentError('targetNode', `expected 'name@host:port', got ${describeValue(o.targetNode)}`);
     targetNode = o.targetNode;
     const registration = o.registration ?? (o.name === undefined ? 'none' : 'local');
-    if (registration !== 'local' && registration !== 'none')
-      throw new InvalidArgumentError('registration', `expected 'local' or 'none', got ${describeValue(registration)}`);
-    if (registration === 'local') {
+    if (registration !== 'local' && registration !== 'global' && registration !== 'none')
+      throw new InvalidArgumentError('registration', `expected 'local', 'global' or 'none', got ${describeValue(registration)}`);
+    if (registration !== 'none') {
       const np = nameProblem(o.name);
-      if (np !== undefined) throw new InvalidArgumentError('name', `registration 'local' needs a name: ${np}`);
+      if (np !== undefined) throw new InvalidArgumentError('name', `registration '${registration}' needs a name: ${np}`);
       name = o.name;
+      global = registration === 'global';
     } else if (o.name !== undefined) throw new InvalidArgumentError('name', "a name with registration 'none'");
     initTimeout = checkDuration('initTimeout', o.initTimeout, 5000, { infinity: false });
   } catch (e) {
@@ -149,7 +155,7 @@ export function startRemote<P extends Protocol = Protocol, A = unknown>(behavior
   const rt = currentRuntime();
   const node = rt.resolveNode?.(targetNode) ?? (targetNode === rt.node ? rt.node : undefined);
   if (node === undefined) return Promise.reject(new NodeDownError(shortNodeId(targetNode), 'not_connected'));
-  const request = { op: 'spawn', behavior, args: options.args, name, initTimeout };
+  const request = { op: 'spawn', behavior, args: options.args, name, global, initTimeout };
   const reply =
     node === rt.node
       ? startHere(rt, request)
