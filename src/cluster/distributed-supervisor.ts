@@ -870,8 +870,8 @@ function countChildren(ref: DistributedSupervisorRef): { specs: number; active: 
 }
 
 function isRunning(ref: DistributedSupervisorRef): boolean {
-  const h = hosts.get(currentRuntime());
-  return h !== undefined && h.isRunning(refName('DistributedSupervisor.isRunning', ref));
+  const name = refName('DistributedSupervisor.isRunning', ref);
+  return hosts.get(currentRuntime())?.isRunning(name) ?? false;
 }
 
 /** Stops the supervisor on every node: each node stops the children it runs. */
