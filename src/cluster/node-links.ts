@@ -18,7 +18,7 @@
 import type { ExitReason } from '../core/exit-reason.js';
 import { CALL, CAST, INFO } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
-import { formatRef, makeRef, monitorKey, sameRef } from '../core/ref.js';
+import { formatRef, makeRef, } from '../core/ref.js';
 import type { Outbound, Transferable } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
 import { ambient } from '../core/runtime.js';
@@ -37,6 +37,7 @@ import { findUncloneable } from '../transport/cloneable.js';
 import { FRAME, Tag, type WireReason, decodeReason } from '../transport/frames.js';
 import type { Transport } from '../transport/transport.js';
 import { Channel, microtask } from '../transport/transport.js';
+import { acceptDown } from '../transport/down-frame.js';
 import {
   MAX_MONITOR_KEY,
   MAX_NODE_NAME,
@@ -392,7 +393,7 @@ export class NodeLinks implements Outbound {
         rt.router.demonitor(makeRef(rt.node, rt.thread, to), a);
         return undefined;
       case Tag.DOWN:
-        return this.downFrame(node, thread, to, a, b);
+        return acceptDown(this.rt, to, a, b, (v) => this.senderProblem(node, thread, v));
       case Tag.STOP: {
         const problem = reasonProblem(a);
         if (problem !== undefined) return problem;
@@ -425,23 +426,6 @@ export class NodeLinks implements Outbound {
       return undefined;
     }
     this.rt.router.send(ref, kind, ownData(body, 'msg'));
-    return undefined;
-  }
-
-  /** A DOWN: for a monitor made on this thread, about a process of the sending (node, thread). */
-  private downFrame(node: string, thread: number, to: number, d: unknown, reason: unknown): string | undefined {
-    const rt = this.rt;
-    if (!isPlainObject(d)) return `DOWN carrying ${preview(d)}`;
-    const m = ownData(d, 'monitor');
-    const dead = ownData(d, 'ref');
-    if (!isWireMonitorRef(m) || m.node !== rt.node || m.thread !== rt.thread) return 'DOWN for a monitor not made here';
-    const problem = this.senderProblem(node, thread, dead) ?? reasonProblem(reason);
-    if (problem !== undefined) return problem;
-    const monitor: MonitorRef = { node: rt.node, thread: rt.thread, monitor: m.monitor };
-    const ref = copyRef(dead as AnyRef);
-    const target = to === 0 ? rt.watchTarget(monitor) : rt.procs.get(to)?.monitoring?.get(monitorKey(monitor));
-    if (target !== undefined && !sameRef(target, ref)) return `DOWN about ${formatRef(ref)} for a monitor of ${formatRef(target)}`;
-    rt.router.down({ ref: makeRef(rt.node, rt.thread, to), monitor }, ref, decodeReason(reason));
     return undefined;
   }
 

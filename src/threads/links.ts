@@ -16,7 +16,7 @@ import {
 import type { ExitReason } from '../core/exit-reason.js';
 import { CALL, CAST, INFO } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
-import { formatRef, makeRef, monitorKey, sameRef } from '../core/ref.js';
+import { formatRef, makeRef, } from '../core/ref.js';
 import { isInfoRequest, namedProcess } from '../core/process-info.js';
 import type { Outbound } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
@@ -26,14 +26,13 @@ import { findUncloneable } from '../transport/cloneable.js';
 import { FRAME, Tag, decodeReason, encodeReason } from '../transport/frames.js';
 import type { Transferable, Transport } from '../transport/transport.js';
 import { Channel, microtask } from '../transport/transport.js';
+import { acceptDown } from '../transport/down-frame.js';
 import {
   MAX_MONITOR_KEY,
   capString,
-  isPlainObject,
   isWireId,
   isWireMonitorRef,
   isWireRef,
-  ownData,
   preview,
   wireReasonProblem,
 } from '../transport/validate.js';
@@ -552,7 +551,7 @@ export class ThreadLinks implements Outbound {
       case Tag.DEMONITOR:
         return this.demonitorFrame(thread, to, a);
       case Tag.DOWN:
-        return this.downFrame(thread, to, a, b);
+        return acceptDown(this.rt, to, a, b, (v) => this.senderProblem(thread, v, 'DOWN about'));
       case Tag.STOP: {
         const problem = reasonProblem('STOP', a);
         if (problem !== undefined) return problem;
@@ -659,27 +658,6 @@ export class ThreadLinks implements Outbound {
     if (!key.startsWith(`${rt.node}/${thread}/m`))
       return `DEMONITOR of ${JSON.stringify(capString(key, 80))}, not a monitor of thread ${thread}`;
     rt.router.demonitor(makeRef(rt.node, rt.thread, to), key);
-    return undefined;
-  }
-
-  /**
-   * A DOWN: for a monitor made on this thread, about a process of the sending thread, and,
-   * for a process's monitor, about the very process it monitors.
-   */
-  private downFrame(thread: number, to: number, d: unknown, reason: unknown): string | undefined {
-    const rt = this.rt;
-    if (!isPlainObject(d)) return `DOWN carrying ${preview(d)}`;
-    const m = ownData(d, 'monitor');
-    const dead = ownData(d, 'ref');
-    if (!isWireMonitorRef(m) || m.node !== rt.node || m.thread !== rt.thread) return `DOWN for a monitor not made on thread ${rt.thread}`;
-    const problem = this.senderProblem(thread, dead, 'DOWN about') ?? reasonProblem('DOWN', reason);
-    if (problem !== undefined) return problem;
-    const monitor: MonitorRef = { node: rt.node, thread: rt.thread, monitor: m.monitor };
-    const ref = copyRef(dead as AnyRef);
-    // The process (or, for id 0, the runtime's own watch) that holds this monitor, and on whom.
-    const target = to === 0 ? rt.watchTarget(monitor) : rt.procs.get(to)?.monitoring?.get(monitorKey(monitor));
-    if (target !== undefined && !sameRef(target, ref)) return `DOWN about ${formatRef(ref)} for a monitor of ${formatRef(target)}`;
-    rt.router.down({ ref: makeRef(rt.node, rt.thread, to), monitor }, ref, decodeReason(reason));
     return undefined;
   }
 
