@@ -289,13 +289,13 @@ class ClusterNode {
       m = new Member(id, parsed, seed);
       this.members.set(id, m);
     }
-    if (m.status === 'disconnected' && !m.dialing && m.retry === undefined && (m.seed || this.short < m.short) && !this.excluded.has(id))
+    if (m.status === 'disconnected' && !m.dialing && m.retry === undefined && (m.seed || this.short < m.short) && !this.isExcluded(id))
       this.dial(m);
   }
 
   private dial(m: Member): void {
     if (this.status !== 'running' || m.session !== undefined || m.dialing) return;
-    if (this.excluded.has(m.short)) {
+    if (this.isExcluded(m.short)) {
       this.scheduleRedial(m);
       return;
     }
@@ -317,8 +317,9 @@ class ClusterNode {
         m.dialing = false;
         if (m.session === undefined) {
           m.status = 'disconnected';
-          // Refused as a duplicate: the peer's own connection to us is on its way.
-          if (!(HandshakeError.is(e) && e.reason === 'duplicate_connection')) this.scheduleRedial(m);
+          // Refused as a duplicate: the peer's own connection to us may be on its way, or the
+          // peer still holds a connection this side found dead. Either way, try again later.
+          this.scheduleRedial(m);
         }
       },
     );
@@ -344,7 +345,10 @@ class ClusterNode {
     if (tryParseNodeId(peer.name) === undefined) return 'name_mismatch';
     const m = this.members.get(peer.name);
     if (m === undefined) return this.members.size >= MAX_MEMBERS ? 'bad_message' : undefined;
-    if (m.session !== undefined && m.creation === peer.creation) return 'duplicate_connection';
+    // A second connection to this incarnation. From its designated dialer (the smaller id),
+    // which dials only once it has judged the old connection dead, it replaces the old one (see
+    // sessionUp): this side may not have noticed yet. Otherwise the one already up stays.
+    if (m.session !== undefined && m.creation === peer.creation) return peer.name < this.short ? undefined : 'duplicate_connection';
     // Both dialled at once: the connection dialled by the smaller name is kept.
     if (m.dialing && this.short < peer.name) return 'duplicate_connection';
     return undefined;
@@ -363,18 +367,22 @@ class ClusterNode {
       m = new Member(peer.name, parsed, false);
       this.members.set(peer.name, m);
     }
-    if (this.excluded.has(m.short)) {
+    if (this.isExcluded(m.short)) {
       // Kept away to prevent overlapping partitions: it comes back once its group reaches it.
       s.connection.close('partitioned');
       return;
     }
     if (m.session !== undefined) {
       if (m.creation === peer.creation) {
-        // A second connection to the same incarnation: keep the one already up.
-        s.connection.close('duplicate');
-        return;
-      }
-      this.down(m, 'restarted'); // the old incarnation is gone
+        if (dialed || !(peer.name < this.short)) {
+          // A second connection to the same incarnation: keep the one already up.
+          s.connection.close('duplicate');
+          return;
+        }
+        // The peer found the old connection dead and dialled again: it is gone for it, so it is
+        // gone here too (calls on it fail, monitors fire), and the new one comes up.
+        this.down(m, 'connection_closed');
+      } else this.down(m, 'restarted'); // the old incarnation is gone
     }
     const long = formatNodeId({ ...m.id, creation: peer.creation });
     m.session = s;
@@ -412,9 +420,9 @@ class ClusterNode {
     this.embedded?.nodeUp(long);
     this.dsups.nodeUp(long);
     // Gossip: the peer learns every member this node is connected to, and they learn it.
-    this.links.control(long, { type: 'members', nodes: this.connectedShorts() });
+    const all = this.connectedShorts();
+    for (let i = 0; i < all.length; i += MAX_GOSSIP) this.links.control(long, { type: 'members', nodes: all.slice(i, i + MAX_GOSSIP) });
     for (const other of this.byLong.keys()) if (other !== long) this.links.control(other, { type: 'members', nodes: [m.short] });
-    void dialed;
     this.emitUp(m.short);
   }
 
@@ -439,7 +447,7 @@ class ClusterNode {
       for (const other of this.byLong.keys()) this.links.control(other, { type: 'lost', node: m.short });
     }
     // Exclusions waiting on this node to reach them are lifted: it is gone.
-    for (const [x, keep] of this.excluded) if (keep === m.short) this.excluded.delete(x);
+    for (const [x, e] of this.excluded) if (e.keep === m.short) this.excluded.delete(x);
     if (reason === 'graceful_shutdown') m.left = true;
     else this.scheduleRedial(m);
     this.emitDown(m.short, reason);
@@ -481,7 +489,7 @@ class ClusterNode {
     for (const id of list) {
       if (typeof id !== 'string' || id.length > 400) continue;
       // The sender is connected to `id`: if `id` was kept away because the sender could not reach it, it can now.
-      if (this.excluded.get(id) === sender.short) this.excluded.delete(id);
+      if (this.excluded.get(id)?.keep === sender.short) this.excluded.delete(id);
       this.learn(id, false);
     }
   }
@@ -511,7 +519,16 @@ class ClusterNode {
    * excluded node's short id → the node it could not reach, whose connection to it again
    * lifts the exclusion.
    */
-  private readonly excluded = new Map<string, string>();
+  private readonly excluded = new Map<string, { keep: string; until: number }>();
+
+  /** True while `short` is kept away (an exclusion lapses after a while, as a safety net). */
+  private isExcluded(short: string): boolean {
+    const e = this.excluded.get(short);
+    if (e === undefined) return false;
+    if (performance.now() < e.until) return true;
+    this.excluded.delete(short);
+    return false;
+  }
 
   /**
    * Peer `reporter` lost its connection to `node` while both are connected here: the group is
@@ -546,7 +563,10 @@ class ClusterNode {
     const node = other.short;
     const drop = reporter.short > node ? reporter : other;
     const keep = drop === reporter ? other : reporter;
-    this.excluded.set(drop.short, keep.short);
+    // Lifted when `keep` reports a connection to `drop` again; else it lapses (a report that
+    // crossed the probe's answer must not keep a node out for good), and a lasting cut is
+    // found and reported again.
+    this.excluded.set(drop.short, { keep: keep.short, until: performance.now() + Math.max(30_000, 6 * this.maxSilenceMs) });
     this.rt.logger.warn(`cluster: ${reporter.short} lost ${node}; leaving ${drop.short} to keep the group fully connected`);
     this.down(drop, 'partitioned');
   }

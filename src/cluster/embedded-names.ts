@@ -92,14 +92,24 @@ export class EmbeddedNames implements ClusterBackend {
   }
 
   async register(name: string, ref: AnyRef): Promise<void> {
-    const ctx = this.live();
-    const arbiter = this.currentArbiter();
-    if (arbiter === ctx.node) {
-      this.decide(name, ref);
-      return;
+    // An arbiter that goes down before answering may or may not have decided: ask the next one
+    // (registering the same process again is not a conflict), at most three times.
+    for (let attempt = 1; ; attempt++) {
+      const ctx = this.live();
+      const arbiter = this.currentArbiter();
+      if (arbiter === ctx.node) {
+        this.decide(name, ref);
+        return;
+      }
+      try {
+        await this.links.call(arbiter, { op: 'g_register', name, ref }, 5000);
+        // The g_add came before the answer, on the same connection: the replica has it.
+        return;
+      } catch (e) {
+        if (!NodeDownError.is(e) || attempt === 3) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
-    await this.links.call(arbiter, { op: 'g_register', name, ref }, 5000);
-    // The g_add came before the answer, on the same connection: the replica has it.
   }
 
   async unregister(name: string): Promise<void> {
@@ -160,10 +170,14 @@ export class EmbeddedNames implements ClusterBackend {
         if (!this.validName(name) || !this.validRef(ref)) continue;
         if (this.merge(name, copy(ref))) learned.push([name, this.table.get(name) as AnyRef]);
       }
-      // The arbiter tells the others what it learnt, so a split it inherited is closed.
-      if (this.currentArbiter() === (this.ctx as BackendContext).node)
+      // The arbiter tells the others what it learnt, and answers the sender with its whole table
+      // (an answer is not answered), so a split it inherited (an arbiter that died halfway
+      // through telling its peers) is closed both ways.
+      if (this.currentArbiter() === (this.ctx as BackendContext).node) {
         for (const [name, ref] of learned)
           for (const n of this.links.connected()) if (n !== from) this.links.control(n, { type: 'g_add', name, ref });
+        if (ownData(payload, 'reply') !== true) this.links.control(from, { type: 'g_sync', entries: [...this.table], reply: true });
+      }
       return true;
     }
     return false;

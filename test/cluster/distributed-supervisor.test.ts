@@ -15,22 +15,12 @@ import {
   GlobalRegistry,
   InvalidArgumentError,
   Result,
-  Runtime,
-  silentLogger,
-  withRuntime,
 } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
 import { failure } from '../helpers.js';
+import { startTrio, stopNodes, type TestNode } from './kit/in-process.js';
 
-const SECRET = 'dsup-test-secret-0123456789abcdef';
-
-interface N {
-  rt: Runtime;
-  id: string;
-  on<T>(fn: () => T): T;
-}
-const started: N[] = [];
-
+type N = TestNode;
 type WorkerP = { call: ['where', string] | ['crash', never]; cast: 'stop' };
 const worker: GenServerBehavior<string, WorkerP, string> = {
   init: (tag) => tag,
@@ -41,28 +31,20 @@ const worker: GenServerBehavior<string, WorkerP, string> = {
   handleCast: (_m, s) => Result.stop('normal', s),
 };
 
-async function node(name: string, host: string, seeds: string[] = []): Promise<N> {
-  const rt = new Runtime({ logger: silentLogger });
-  const id = await withRuntime(rt, () => Cluster.start({ nodeName: name, host, clusterSecret: SECRET, seeds, reconnectBaseMs: 20 }));
-  const n = { rt, id, on: <T>(fn: () => T) => withRuntime(rt, fn) };
-  n.on(() => BehaviorRegistry.register('worker', worker));
-  started.push(n);
-  return n;
+/** Nodes a, b, c, each offering the worker behaviour. */
+async function trio(): Promise<[N, N, N]> {
+  const nodes = await startTrio(['127.0.0.81', '127.0.0.82', '127.0.0.83'], { reconnectBaseMs: 20 });
+  for (const n of nodes) n.on(() => BehaviorRegistry.register('worker', worker));
+  started.push(...nodes);
+  return nodes;
 }
 
-async function trio(): Promise<[N, N, N]> {
-  const a = await node('a', '127.0.0.81');
-  const b = await node('b', '127.0.0.82', [a.id]);
-  const c = await node('c', '127.0.0.83', [a.id]);
-  await waitFor(() => [a, b, c].every((n) => n.on(() => Cluster.getNodeIds()).length === 2), 10_000, 'full mesh');
-  return [a, b, c];
-}
+/** The nodes of the running test (for the exactly-once count, which looks into every runtime). */
+const started: N[] = [];
 
 afterEach(async () => {
-  for (const n of started.splice(0)) {
-    await n.on(() => Cluster.stop());
-    n.rt.killAll();
-  }
+  started.length = 0;
+  await stopNodes();
 });
 
 /** How many live workers hold state `tag`, on any node (the exactly-once check). */

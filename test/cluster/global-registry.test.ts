@@ -20,31 +20,10 @@ import {
 } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
 import { failure } from '../helpers.js';
+import { startTrio, stopNodes, type TestNode } from './kit/in-process.js';
 
-const SECRET = 'global-registry-test-secret-0123';
-
-interface N {
-  rt: Runtime;
-  id: string;
-  on<T>(fn: () => T): T;
-}
-const started: N[] = [];
-
-async function node(name: string, host: string, seeds: string[] = []): Promise<N> {
-  const rt = new Runtime({ logger: silentLogger });
-  const id = await withRuntime(rt, () => Cluster.start({ nodeName: name, host, clusterSecret: SECRET, seeds, reconnectBaseMs: 20 }));
-  const n = { rt, id, on: <T>(fn: () => T) => withRuntime(rt, fn) };
-  started.push(n);
-  return n;
-}
-
-async function trio(): Promise<[N, N, N]> {
-  const a = await node('a', '127.0.0.71');
-  const b = await node('b', '127.0.0.72', [a.id]);
-  const c = await node('c', '127.0.0.73', [a.id]);
-  await waitFor(() => [a, b, c].every((n) => n.on(() => Cluster.getNodeIds()).length === 2), 10_000, 'full mesh');
-  return [a, b, c];
-}
+type N = TestNode;
+const trio = () => startTrio(['127.0.0.71', '127.0.0.72', '127.0.0.73'], { reconnectBaseMs: 20 });
 
 const idle = (n: N): Promise<AnyRef> => n.on(() => GenServer.start({ init: () => null, handleCall: (m: unknown, s: null) => [m, s] }));
 
@@ -55,12 +34,7 @@ function agreed(nodes: N[], name: string): AnyRef | undefined | 'split' {
   return seen.every((r) => (r === undefined ? first === undefined : first !== undefined && sameRef(r, first))) ? first : 'split';
 }
 
-afterEach(async () => {
-  for (const n of started.splice(0)) {
-    await n.on(() => Cluster.stop());
-    n.rt.killAll();
-  }
-});
+afterEach(stopNodes);
 
 describe('GlobalRegistry (embedded)', () => {
   it('registers, looks up and lists a name on every node; calls reach it by { global }', async () => {

@@ -32,24 +32,9 @@ import {
 } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
 import { failure } from '../helpers.js';
+import { forget, SECRET, startNode, stopNodes, type TestNode } from './kit/in-process.js';
 
-const SECRET = 'in-process-test-secret-0123456789';
-
-interface TestNode {
-  rt: Runtime;
-  id: string;
-  on<T>(fn: () => T): T;
-}
-
-const started: TestNode[] = [];
-
-async function node(name: string, host: string, options: Record<string, unknown> = {}): Promise<TestNode> {
-  const rt = new Runtime({ logger: silentLogger });
-  const id = await withRuntime(rt, () => Cluster.start({ nodeName: name, host, port: 0, clusterSecret: SECRET, ...options }));
-  const n: TestNode = { rt, id, on: (fn) => withRuntime(rt, fn) };
-  started.push(n);
-  return n;
-}
+const node = startNode;
 
 async function pair(): Promise<[TestNode, TestNode]> {
   const a = await node('a', '127.0.0.21');
@@ -62,12 +47,7 @@ async function pair(): Promise<[TestNode, TestNode]> {
   return [a, b];
 }
 
-afterEach(async () => {
-  for (const n of started.splice(0)) {
-    await n.on(() => Cluster.stop());
-    n.rt.killAll();
-  }
-});
+afterEach(stopNodes);
 
 type EchoP = { call: [unknown, unknown] | ['crash', never]; cast: unknown };
 
@@ -205,7 +185,7 @@ describe('two nodes', () => {
     expect(await b.on(() => GenServer.call(old, 'x'))).toBe('x');
     await a.on(() => Cluster.stop());
     a.rt.killAll();
-    started.splice(started.indexOf(a), 1);
+    forget(a);
     await waitFor(() => events.includes(`down ${a.id} graceful_shutdown`), 5000, 'graceful down');
     // The same name and port again: a new incarnation.
     const a2 = await node('a', '127.0.0.23', { port, seeds: [b.id] });

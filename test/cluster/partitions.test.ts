@@ -8,10 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef, ExitReason, GlobalNameEvent } from '../../src/index.js';
-import { Cluster, GenServer, GlobalRegistry, Process, Runtime, sameRef, silentLogger, withRuntime } from '../../src/index.js';
+import { Cluster, GenServer, GlobalRegistry, Process, sameRef } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
-
-const SECRET = 'partition-test-secret-0123456789';
+import { connectedIds, startNode, stopNodes, type TestNode } from './kit/in-process.js';
 
 function iptablesWorks(): boolean {
   if (process.getuid?.() !== 0) return false;
@@ -44,39 +43,17 @@ function healAll(): void {
   }
 }
 
-interface N {
-  rt: Runtime;
-  id: string;
-  on<T>(fn: () => T): T;
-}
-const nodes: N[] = [];
+type N = TestNode;
 
-async function node(name: string, host: string, seeds: string[] = []): Promise<N> {
-  const rt = new Runtime({ logger: silentLogger });
-  const id = await withRuntime(rt, () =>
-    Cluster.start({
-      nodeName: name,
-      host,
-      clusterSecret: SECRET,
-      seeds,
-      heartbeatIntervalMs: 100,
-      heartbeatMissThreshold: 5,
-      reconnectBaseMs: 50,
-    }),
-  );
-  const n = { rt, id, on: <T>(fn: () => T) => withRuntime(rt, fn) };
-  nodes.push(n);
-  return n;
-}
+/** A node with quick failure detection (a 500 ms silence cap) and quick redials. */
+const node = (name: string, host: string, seeds: string[] = []): Promise<N> =>
+  startNode(name, host, { seeds, heartbeatIntervalMs: 100, heartbeatMissThreshold: 5, reconnectBaseMs: 50 });
 
-const ids = (n: N): string[] => n.on(() => Cluster.getNodeIds()).sort();
+const ids = connectedIds;
 
 afterEach(async () => {
   healAll();
-  for (const n of nodes.splice(0)) {
-    await n.on(() => Cluster.stop());
-    n.rt.killAll();
-  }
+  await stopNodes();
 });
 
 describe.skipIf(!iptablesWorks())('partitions (iptables)', () => {
