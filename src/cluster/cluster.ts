@@ -27,7 +27,6 @@ import type { From, Runtime } from '../core/runtime.js';
 import { currentRuntime, withRuntime } from '../core/runtime.js';
 import { checkFunction, checkOptions, describeValue } from '../core/validate.js';
 import {
-  HandshakeError,
   InvalidArgumentError,
   NoProcessError,
   type NodeDownReason,
@@ -313,7 +312,7 @@ class ClusterNode {
       () => {
         m.dialing = false;
       },
-      (e: unknown) => {
+      (_e: unknown) => {
         m.dialing = false;
         if (m.session === undefined) {
           m.status = 'disconnected';
