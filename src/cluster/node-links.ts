@@ -18,7 +18,7 @@
 import type { ExitReason } from '../core/exit-reason.js';
 import { CALL, CAST, INFO } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
-import { formatRef, makeRef, } from '../core/ref.js';
+import { formatRef, makeRef } from '../core/ref.js';
 import type { Outbound, Transferable } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
 import { ambient } from '../core/runtime.js';
