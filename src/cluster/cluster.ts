@@ -26,13 +26,7 @@ import { checkDuration } from '../core/duration.js';
 import type { From, Runtime } from '../core/runtime.js';
 import { currentRuntime, withRuntime } from '../core/runtime.js';
 import { checkFunction, checkOptions, describeValue } from '../core/validate.js';
-import {
-  InvalidArgumentError,
-  NoProcessError,
-  type NodeDownReason,
-  NotRegisteredError,
-  RuntimeClosedError,
-} from '../errors.js';
+import { InvalidArgumentError, NoProcessError, type NodeDownReason, NotRegisteredError, RuntimeClosedError } from '../errors.js';
 import { NodeThreads } from '../threads/node-threads.js';
 import { isPlainObject, ownData } from '../transport/validate.js';
 import { allowedBehavior, isAllowedThread } from './behavior-registry.js';
@@ -235,7 +229,12 @@ class ClusterNode {
       node: this.long,
       shortId: this.short,
       learn: (id) => this.learn(id, true),
-      emit,
+      emit: (e) => {
+        emit(e);
+        // A child of a distributed supervisor whose name this node lost (the etcd lease lapsed)
+        // stops here: another node may start it now (a claim fenced by the lease).
+        if (e.type === 'unregistered' && e.reason === 'node_down' && e.ref.node === this.long) this.dsups.nameLost(e.name, e.ref);
+      },
       evict: (ref, name) => rt.router.exitSignal(ref, rt.selfRef, { shutdown: { name_conflict: name } }, false),
       watch: (ref, onExit) => rt.watch(ref, () => onExit()),
       log: (level, message) => rt.logger[level](`cluster backend: ${message}`),

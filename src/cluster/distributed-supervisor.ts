@@ -159,7 +159,7 @@ export class DsupHost {
     private readonly rt: Runtime,
     private readonly links: DsupLinks,
   ) {
-    this.timer = setInterval(() => this.reconcileAll(), 1000);
+    this.timer = setInterval(() => this.tick(), 1000);
     this.timer.unref();
   }
 
@@ -323,6 +323,18 @@ export class DsupHost {
     return times.length <= rec.intensity.maxRestarts;
   }
 
+  /** Each second: reconcile, and tell the peers this node's load (for least_loaded). */
+  private tick(): void {
+    if (this.sups.size > 0) this.broadcast({ type: 'd_load', load: this.load() });
+    this.reconcileAll();
+  }
+
+  /** This node lost the name of a child it runs (its backend's lease lapsed): the child stops. */
+  nameLost(name: string, ref: AnyRef): void {
+    const mine = this.local.get(name);
+    if (mine !== undefined && sameRef(mine.ref, ref)) this.stopLocal(name);
+  }
+
   private reconcileAll(): void {
     for (const rec of this.sups.values()) this.reconcile(rec);
   }
@@ -354,7 +366,20 @@ export class DsupHost {
     if (sel === 'local_first') return nodes.includes(this.links.self) ? this.links.self : nodes[0];
     if (sel === 'round_robin') return nodes[this.rr++ % nodes.length];
     if (sel === 'random') return nodes[Math.floor(Math.random() * nodes.length)];
-    if (sel === 'hash') return nodes[hash(`${rec.name}/${spec.id}`) % nodes.length];
+    if (sel === 'hash') {
+      // Rendezvous (highest random weight) hashing: a child moves only when its own node comes
+      // or goes, whatever happens to the others.
+      let best = nodes[0] as string;
+      let bestWeight = -1;
+      for (const n of nodes) {
+        const w = hash(`${n}/${rec.name}/${spec.id}`);
+        if (w > bestWeight) {
+          bestWeight = w;
+          best = n;
+        }
+      }
+      return best;
+    }
     if (sel === 'least_loaded') return this.leastLoaded(rec, nodes);
     if ('node' in sel) {
       const want = shortNodeId(sel.node);
@@ -601,6 +626,11 @@ export class DsupHost {
           const rec = parseRecord(r);
           if (rec !== undefined) this.adopt(rec);
         }
+      return true;
+    }
+    if (type === 'd_load') {
+      const load = ownData(payload, 'load');
+      if (typeof load === 'number' && Number.isFinite(load) && load >= 0) this.loads.set(shortNodeId(from), load);
       return true;
     }
     if (type === 'd_leaving') {

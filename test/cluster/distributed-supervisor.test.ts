@@ -122,6 +122,7 @@ describe('DistributedSupervisor', () => {
       );
       expect(copies(id), where.join(' | ')).toBe(1);
     }
+    await waitFor(() => c.on(() => GlobalRegistry.isRegistered('dsup:svc:x')), 5000, "c's replica");
     expect(await c.on(() => GenServer.call({ global: 'dsup:svc:x' }, 'where'))).not.toContain(a.id);
   });
 
