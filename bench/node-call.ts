@@ -22,10 +22,10 @@ async function spindleSequential(to: Ref<Echo>, n: number): Promise<number> {
   return (n * 1000) / (now() - t0);
 }
 
-async function rawSequential(raw: RawClient, n: number): Promise<number> {
+async function rawSequential(raw: RawClient, n: number, v8 = false): Promise<number> {
   const t0 = now();
   for (let i = 0; i < n; i++) {
-    raw.send(3, [3, 7, i, i + 1]);
+    raw.send(3, [3, 7, i, i + 1], v8);
     await raw.next();
   }
   return (n * 1000) / (now() - t0);
@@ -48,7 +48,7 @@ function spindlePipelined(to: Ref<Echo>, n: number): Promise<number> {
   });
 }
 
-function rawPipelined(raw: RawClient, n: number): Promise<number> {
+function rawPipelined(raw: RawClient, n: number, v8 = false): Promise<number> {
   return new Promise((resolve) => {
     const t0 = now();
     let sent = 0;
@@ -59,7 +59,7 @@ function rawPipelined(raw: RawClient, n: number): Promise<number> {
       queued = false;
       const q = queue;
       queue = [];
-      raw.send(3, q);
+      raw.send(3, q, v8);
     };
     const one = (): void => {
       sent++;
@@ -97,6 +97,7 @@ export const scenario: Scenario = {
     const pipe = await interleaved(opts, {
       spindle: () => spindlePipelined(ref, PIPELINED),
       raw: () => rawPipelined(pair.raw, PIPELINED),
+      rawV8: () => rawPipelined(pair.raw, PIPELINED, true),
     });
     await pair.stop();
     const seqPairs = { spindle: seq.spindle, baseline: seq.raw };
@@ -119,6 +120,15 @@ export const scenario: Scenario = {
         unit: 'call/s',
         checks: [{ label: '≥ 80% of raw', pass: (pairedRatio(pipePairs) ?? 0) >= 0.8 }],
         samples: pipePairs,
+      },
+      {
+        scenario: `cross-node calls, ${WINDOW} outstanding, against node:v8 batches`,
+        spindle: median(pipe.spindle),
+        baseline: median(pipe.rawV8),
+        baselineLabel: 'raw TCP batched pipeline, node:v8',
+        unit: 'call/s',
+        checks: [],
+        samples: { spindle: pipe.spindle, baseline: pipe.rawV8 },
       },
     ];
   },

@@ -32,8 +32,8 @@ async function spindleRun(ref: Ref<Counter>, n: number): Promise<number> {
   return (n * 1000) / ms;
 }
 
-async function rawRun(raw: RawClient, n: number): Promise<number> {
-  raw.send(2, []);
+async function rawRun(raw: RawClient, n: number, v8 = false): Promise<number> {
+  raw.send(2, [], v8);
   const [before] = (await raw.next()) as [number];
   const t0 = now();
   for (let i = 0; i < n; i += BATCH) {
@@ -46,10 +46,10 @@ async function rawRun(raw: RawClient, n: number): Promise<number> {
       batch[j * 4 + 2] = { n: 1 };
       batch[j * 4 + 3] = 0;
     }
-    raw.send(1, batch);
+    raw.send(1, batch, v8);
     if (((i / BATCH) & 15) === 15) await new Promise<void>((r) => setImmediate(r));
   }
-  raw.send(2, []);
+  raw.send(2, [], v8);
   const [count] = (await raw.next()) as [number];
   const ms = now() - t0;
   if (count - before !== n) throw new Error(`raw peer saw ${count - before} messages, expected ${n}`);
@@ -65,6 +65,7 @@ export const scenario: Scenario = {
     const samples = await interleaved(opts, {
       spindle: () => spindleRun(ref, CASTS),
       raw: () => rawRun(pair.raw, CASTS),
+      rawV8: () => rawRun(pair.raw, CASTS, true),
     });
     await pair.stop();
     const pairs = { spindle: samples.spindle, baseline: samples.raw };
@@ -77,6 +78,15 @@ export const scenario: Scenario = {
         unit: 'msg/s',
         checks: [{ label: '≥ 60% of raw', pass: (pairedRatio(pairs) ?? 0) >= 0.6 }],
         samples: pairs,
+      },
+      {
+        scenario: 'cross-node cast throughput, against node:v8 batches',
+        spindle: median(samples.spindle),
+        baseline: median(samples.rawV8),
+        baselineLabel: `raw TCP, ${BATCH} frames per node:v8 batch`,
+        unit: 'msg/s',
+        checks: [],
+        samples: { spindle: samples.spindle, baseline: samples.rawV8 },
       },
     ];
   },

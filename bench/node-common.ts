@@ -7,6 +7,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { deserialize, serialize } from 'node:v8';
 import { decodeBatchBytes, encodeBatchBytes } from '../src/transport/codec.js';
 import type { AnyRef } from '../src/index.js';
 import { Cluster, currentRuntime, silentLogger } from '../src/index.js';
@@ -93,12 +94,12 @@ export class RawClient {
   }
 
   /** Queues one frame; the turn's frames leave in one write. */
-  send(op: number, value: unknown): void {
-    const bytes = encodeBatchBytes(value as unknown[]);
+  send(op: number, value: unknown, v8 = false): void {
+    const bytes = v8 ? serialize(value) : encodeBatchBytes(value as unknown[]);
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     const head = Buffer.allocUnsafe(5);
     head.writeUInt32BE(1 + body.length, 0);
-    head[4] = op;
+    head[4] = v8 ? op | 0x80 : op;
     this.pending.push(head, body);
     if (!this.queued) {
       this.queued = true;
@@ -130,8 +131,10 @@ export class RawClient {
     while (buf.length - at >= 5) {
       const len = buf.readUInt32BE(at);
       if (buf.length - at < 4 + len) break;
-      const op = buf[at + 4] as number;
-      const value = decodeBatchBytes(buf.subarray(at + 5, at + 4 + len));
+      const full = buf[at + 4] as number;
+      const op = full & 0x7f;
+      const body = buf.subarray(at + 5, at + 4 + len);
+      const value = (full & 0x80) !== 0 ? deserialize(body) : decodeBatchBytes(body);
       at += 4 + len;
       const w = this.waiters.shift();
       if (w !== undefined) w(op, value);
