@@ -310,6 +310,8 @@ export class DsupHost {
     }
     rec.version++;
     this.broadcast({ type: 'd_rec', rec });
+    // The leader's own children follow the record too (the others do in adopt).
+    this.stopUnwanted(rec);
     this.reconcile(rec);
     return result;
   }
@@ -518,11 +520,15 @@ export class DsupHost {
     }
     if (!rec.participants.includes(this.links.self)) rec.participants = [...rec.participants, this.links.self];
     this.sups.set(rec.name, rec);
-    // Children this node runs that the record no longer wants active stop.
+    this.stopUnwanted(rec);
+    if (reconcile) this.reconcile(rec);
+  }
+
+  /** Children this node runs that the record no longer wants active (terminated, done, deleted) stop. */
+  private stopUnwanted(rec: Record_): void {
     for (const [id, , st] of rec.children) if (st !== 'active') this.stopLocal(childName(rec.name, id));
     for (const cname of [...this.local.keys()])
       if (cname.startsWith(`dsup:${rec.name}:`) && !rec.children.some(([id]) => childName(rec.name, id) === cname)) this.stopLocal(cname);
-    if (reconcile) this.reconcile(rec);
   }
 
   private dropRecord(rec: Record_): void {

@@ -160,6 +160,17 @@ describe('DistributedSupervisor', () => {
     await waitFor(() => !a.on(() => GlobalRegistry.isRegistered('dsup:dyn:j2')), 5000, 'its child stopped');
   });
 
+  it('terminateChild stops a child that runs on the leader', async () => {
+    const [a, b] = await trio();
+    const sup = await b.on(() =>
+      DistributedSupervisor.start({ name: 'lead', nodeSelector: { node: a.id }, children: [{ id: 'k', behavior: 'worker', args: 'k' }] }),
+    );
+    await waitFor(() => a.on(() => GlobalRegistry.isRegistered('dsup:lead:k')), 5000, 'k on a');
+    await b.on(() => DistributedSupervisor.terminateChild(sup, 'k')); // a leads (smallest id) and runs k
+    await waitFor(() => copies('k') === 0 && !a.on(() => GlobalRegistry.isRegistered('dsup:lead:k')), 5000, 'k stopped on the leader');
+    expect(kids(b, sup)[0]?.status).toBe('terminated');
+  });
+
   it('refuses bad options and refs with typed errors', async () => {
     const [a] = await trio();
     const bad: unknown[] = [
