@@ -6,7 +6,7 @@
  * real `gc()`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -36,6 +36,44 @@ export interface Row {
   ratioOf?: string;
   /** Anything else worth keeping (percentiles, counts). */
   extra?: Record<string, unknown>;
+  /**
+   * CPU that other processes of the machine took while the row's scenario ran, in cores (set by
+   * bench/run.ts on Linux). Above {@link LOADED_CORES} the row is flagged as measured loaded.
+   */
+  othersCores?: number;
+}
+
+/** Others' CPU above which a row is flagged as measured on a loaded machine. */
+export const LOADED_CORES = 0.15;
+
+/** Clock ticks per second of /proc times (USER_HZ; 100 on Linux). */
+const HZ = 100;
+
+/** The machine's busy CPU time so far, in seconds (from /proc/stat); undefined off Linux. */
+export function machineBusySeconds(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] as string;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = f as number[];
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / HZ;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time of this process's reaped children so far, in seconds (/proc/self/stat cutime +
+ * cstime): after a scenario child exits, its whole tree (peer processes included, once reaped).
+ */
+export function childrenCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the name: state is index 0; cutime and cstime are fields 16 and 17 overall.
+    return (Number(f[13]) + Number(f[14])) / HZ;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A target: a label for the table and whether the median met it. */
@@ -212,7 +250,9 @@ export function printTable(rows: readonly Row[]): string {
     `${fmtValue(r.baseline, r.unit)} (${r.baselineLabel})`,
     fmtRatio(r),
     fmtChecks(r),
-    passOf(r),
+    r.othersCores !== undefined && r.othersCores > LOADED_CORES
+      ? `${passOf(r)} (loaded: others ${r.othersCores.toFixed(2)} core)`
+      : passOf(r),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;

@@ -9,7 +9,20 @@
 import { spawnSync } from 'node:child_process';
 import { join, relative } from 'node:path';
 import type { Row } from './lib.js';
-import { benchDir, defaultOptions, fmtChecks, machineInfo, passOf, printTable, RESULT_MARK, ratio, writeResults } from './lib.js';
+import {
+  benchDir,
+  childrenCpuSeconds,
+  defaultOptions,
+  fmtChecks,
+  LOADED_CORES,
+  machineBusySeconds,
+  machineInfo,
+  passOf,
+  printTable,
+  RESULT_MARK,
+  ratio,
+  writeResults,
+} from './lib.js';
 
 const SCENARIOS = [
   'cast-throughput',
@@ -26,6 +39,8 @@ const SCENARIOS = [
   'node-cast',
   'node-call',
   'node-failure',
+  'global-registry',
+  'dsup-failover',
 ] as const;
 
 interface ChildResult {
@@ -62,6 +77,10 @@ function runChild(name: string, runs: number, warmup: number): ChildResult {
   const root = join(benchDir, '..');
   const args = ['--expose-gc', '--import', 'tsx', relative(root, join(benchDir, `${name}.ts`))];
   process.stderr.write(`bench: ${name} … `);
+  const busy0 = machineBusySeconds();
+  const mine0 = childrenCpuSeconds();
+  const self0 = process.cpuUsage();
+  const wall0 = performance.now();
   const r = spawnSync(process.execPath, args, {
     cwd: root,
     env: { ...process.env, BENCH_CHILD: '1', BENCH_RUNS: String(runs), BENCH_WARMUP: String(warmup) },
@@ -78,7 +97,18 @@ function runChild(name: string, runs: number, warmup: number): ChildResult {
     throw new Error(`scenario ${name} failed (exit ${r.status ?? r.signal}):\n${r.stdout ?? ''}`);
   }
   const result = JSON.parse(line.slice(RESULT_MARK.length)) as ChildResult;
-  process.stderr.write(`${(result.wallMs / 1000).toFixed(1)} s\n`);
+  // What the rest of the machine took meanwhile: all busy CPU less this scenario's process tree
+  // and this runner, per second of wall time. Every row of the scenario carries it.
+  const busy1 = machineBusySeconds();
+  const mine1 = childrenCpuSeconds();
+  if (busy0 !== undefined && busy1 !== undefined && mine0 !== undefined && mine1 !== undefined) {
+    const self = process.cpuUsage(self0);
+    const others = busy1 - busy0 - (mine1 - mine0) - (self.user + self.system) / 1e6;
+    const cores = Math.max(0, others / ((performance.now() - wall0) / 1000));
+    for (const row of result.rows) row.othersCores = cores;
+  }
+  const load = result.rows[0]?.othersCores;
+  process.stderr.write(`${(result.wallMs / 1000).toFixed(1)} s${load === undefined ? '' : `, others took ${load.toFixed(2)} core`}\n`);
   return result;
 }
 
@@ -102,6 +132,9 @@ function main(): void {
     `\nfigures: medians of ${runs} runs after ${warmup} warm-ups (some scenarios do fewer or more); ` +
       'ratio: median of the per-run Spindle/baseline pairs, each measured back to back.',
   );
+  const loaded = rows.filter((r) => r.othersCores !== undefined && r.othersCores > LOADED_CORES);
+  if (loaded.length > 0)
+    console.log(`\nmeasured loaded (other processes took more than ${LOADED_CORES} core): ${loaded.map((r) => r.scenario).join('; ')}`);
   const misses = rows.filter((r) => passOf(r) === 'miss');
   if (misses.length > 0) console.log(`\nmissed: ${misses.map((r) => `${r.scenario} (${fmtChecks(r)})`).join('; ')}`);
   const args = process.argv.slice(2).join(' ');
@@ -121,6 +154,7 @@ function main(): void {
       unit: r.unit,
       ratio: ratio(r),
       result: passOf(r),
+      othersCores: r.othersCores,
     })),
     scenarios: results,
     failed,
