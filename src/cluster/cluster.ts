@@ -249,8 +249,16 @@ class ClusterNode {
     for (const m of [...this.members.values()]) this.learn(m.short, m.seed);
   }
 
-  async stop(): Promise<void> {
-    if (this.status === 'stopped' || this.status === 'stopping') return;
+  private stopping: Promise<void> | undefined;
+
+  /** Leaves the cluster; a second call waits for the first. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
+    if (this.status === 'stopped') return;
     this.status = 'stopping';
     // Children of distributed supervisors move to the other nodes before the connections close.
     await this.dsups.handOver();
@@ -354,6 +362,11 @@ class ClusterNode {
 
   /** A handshake completed (dialled or accepted). */
   private sessionUp(s: Session, dialed: boolean): void {
+    // Not while starting (the peer retries) nor once stopping (a dial that completes late).
+    if (this.status !== 'running') {
+      s.connection.close(this.status === 'starting' ? 'starting' : 'cluster_stopped');
+      return;
+    }
     const peer = s.peer;
     let m = this.members.get(peer.name);
     if (m === undefined) {
