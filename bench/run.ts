@@ -73,10 +73,10 @@ function parseArgs(argv: string[]): { names: string[]; runs: number; warmup: num
   return { names: names.length > 0 ? names : [...SCENARIOS], runs, warmup };
 }
 
-function runChild(name: string, runs: number, warmup: number): ChildResult {
+function runChild(name: string, runs: number, warmup: number, progress = ''): ChildResult {
   const root = join(benchDir, '..');
   const args = ['--expose-gc', '--import', 'tsx', relative(root, join(benchDir, `${name}.ts`))];
-  process.stderr.write(`bench: ${name} … `);
+  process.stderr.write(`bench ${progress}: ${name} … `);
   const busy0 = machineBusySeconds();
   const mine0 = childrenCpuSeconds();
   const self0 = process.cpuUsage();
@@ -117,9 +117,9 @@ function main(): void {
   const t0 = Date.now();
   const results: ChildResult[] = [];
   const failed: string[] = [];
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
     try {
-      results.push(runChild(name, runs, warmup));
+      results.push(runChild(name, runs, warmup, `${i + 1}/${names.length}`));
     } catch (e) {
       console.error(e instanceof Error ? e.message : e);
       failed.push(name);
