@@ -233,7 +233,10 @@ class ClusterNode {
         emit(e);
         // A child of a distributed supervisor whose name this node lost (the etcd lease lapsed)
         // stops here: another node may start it now (a claim fenced by the lease).
-        if (e.type === 'unregistered' && e.reason === 'node_down' && e.ref.node === this.long) this.dsups.nameLost(e.name, e.ref);
+        if (e.type === 'unregistered' && e.name.startsWith('dsup:')) {
+          if (e.reason === 'node_down' && e.ref.node === this.long) this.dsups.nameLost(e.name, e.ref);
+          else this.dsups.nameReleased(e.name);
+        }
       },
       evict: (ref, name) => rt.router.exitSignal(ref, rt.selfRef, { shutdown: { name_conflict: name } }, false),
       watch: (ref, onExit) => rt.watch(ref, () => onExit()),

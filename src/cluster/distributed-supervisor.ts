@@ -182,7 +182,7 @@ export class DsupHost {
       splitBrain: o.splitBrain ?? 'none',
       template: o.childTemplate,
       children: (o.children ?? []).map((c) => [c.id, { ...c }, 'active']),
-      participants: [this.links.self, ...this.links.connected().map(shortNodeId)],
+      participants: [member(this.links.self), ...this.links.connected().map((n) => member(n))],
     };
     // Every connected node holds the record before start resolves (and before any placement
     // request reaches it): the supervisor is already replicated when the caller gets its ref.
@@ -328,7 +328,39 @@ export class DsupHost {
   /** Each second: reconcile, and tell the peers this node's load (for least_loaded). */
   private tick(): void {
     if (this.sups.size > 0) this.broadcast({ type: 'd_load', load: this.load() });
+    this.checkLocal();
     this.reconcileAll();
+  }
+
+  /** Local children seen without their name on the last check (a second miss stops them). */
+  private unnamed = new Set<string>();
+
+  /**
+   * A child this node runs must hold its name: one whose name is held by another process is a
+   * duplicate (it lost a conflict this node did not see) and stops; one whose name is held by
+   * no one for two checks in a row stops too (its place is given again by the leader).
+   */
+  private checkLocal(): void {
+    const missing = new Set<string>();
+    for (const [cname, mine] of [...this.local]) {
+      if (this.spawningNames.has(cname)) continue;
+      const holder = this.links.whereis(cname);
+      if (holder !== undefined && sameRef(holder, mine.ref)) continue;
+      if (holder === undefined && !this.unnamed.has(cname)) {
+        missing.add(cname);
+        continue;
+      }
+      this.rt.logger.warn(
+        `distributed supervisor: ${cname} runs here but ${holder === undefined ? 'no one holds its name' : 'another process holds its name'}; stopping this copy`,
+      );
+      this.stopLocal(cname);
+    }
+    this.unnamed = missing;
+  }
+
+  /** A child's name was released somewhere (its holder exited or its node went): place it again now. */
+  nameReleased(name: string): void {
+    for (const rec of this.sups.values()) if (name.startsWith(`dsup:${rec.name}:`)) this.reconcile(rec);
   }
 
   /** This node lost the name of a child it runs (its backend's lease lapsed): the child stops. */
@@ -431,13 +463,20 @@ export class DsupHost {
 
   /** Starts in flight here: a leave waits for them, so none is left behind. */
   private readonly spawning = new Set<Promise<void>>();
+  /** The child names being started here (not yet checked by checkLocal). */
+  private readonly spawningNames = new Set<string>();
   /** Set once this node leaves: it starts nothing more. */
   private left = false;
 
   /** Starts child `id` of `name` here, under its cluster-wide name. */
   spawn(name: string, id: string): Promise<void> {
     if (this.left) return Promise.resolve();
-    const p = this.spawnNow(name, id).finally(() => this.spawning.delete(p));
+    const cname = childName(name, id);
+    this.spawningNames.add(cname);
+    const p = this.spawnNow(name, id).finally(() => {
+      this.spawning.delete(p);
+      this.spawningNames.delete(cname);
+    });
     this.spawning.add(p);
     return p;
   }
@@ -476,6 +515,8 @@ export class DsupHost {
       return;
     }
     const cancel = this.rt.watch(ref, (_r, reason) => this.childExited(name, id, ref, reason));
+    // A copy started here before (its name lost in a race) is a duplicate now.
+    if (this.local.has(cname)) this.stopLocal(cname);
     this.local.set(cname, { ref, cancel });
   }
 
@@ -518,7 +559,7 @@ export class DsupHost {
       if (have.uid < rec.uid) return;
       this.dropRecord(have);
     }
-    if (!rec.participants.includes(this.links.self)) rec.participants = [...rec.participants, this.links.self];
+    if (!rec.participants.includes(member(this.links.self))) rec.participants = [...rec.participants, member(this.links.self)];
     this.sups.set(rec.name, rec);
     this.stopUnwanted(rec);
     if (reconcile) this.reconcile(rec);
@@ -551,7 +592,7 @@ export class DsupHost {
     });
     for (const rec of this.sups.values()) {
       const s = shortNodeId(node);
-      if (!rec.participants.includes(s)) rec.participants = [...rec.participants, s];
+      if (!rec.participants.includes(member(s))) rec.participants = [...rec.participants, member(s)];
       this.enforceQuorum(rec);
       this.reconcile(rec);
     }
@@ -587,7 +628,7 @@ export class DsupHost {
   }
 
   private hasQuorum(rec: Record_): boolean {
-    const up = 1 + this.links.connected().filter((n) => rec.participants.includes(shortNodeId(n))).length;
+    const up = 1 + this.links.connected().filter((n) => rec.participants.includes(member(n))).length;
     if (rec.splitBrain === 'none') return true;
     if (rec.splitBrain === 'keep-majority') return up * 2 > rec.participants.length;
     return up >= rec.splitBrain.staticQuorum;
@@ -685,6 +726,16 @@ export class DsupHost {
     if (rec === undefined) throw new NoProcessError(`distributed supervisor ${name}`);
     return rec;
   }
+}
+
+/**
+ * A participant of `keep-majority`: the node's name and host, without the port, so a node
+ * restarted on a fresh port (port 0) is the same voter, not one more.
+ */
+function member(nodeId: string): string {
+  const short = shortNodeId(nodeId);
+  const colon = short.lastIndexOf(':');
+  return colon < 0 ? short : short.slice(0, colon);
 }
 
 function isConflict(reason: ExitReason): boolean {

@@ -66,12 +66,35 @@ export class EmbeddedNames implements ClusterBackend {
   async start(ctx: BackendContext): Promise<void> {
     this.ctx = ctx;
     this.arbiter = ctx.node;
+    this.timer = setInterval(() => this.antiEntropy(), ANTI_ENTROPY_MS);
+    this.timer.unref();
+  }
+
+  /** The anti-entropy timer (see {@link antiEntropy}). */
+  private timer: NodeJS.Timeout | undefined;
+  /** XOR of every entry's hash: equal tables have equal digests (kept as entries come and go). */
+  private digest = 0;
+
+  /**
+   * Every few seconds a node that is not the arbiter sends it the digest of its replica; on a
+   * mismatch the arbiter asks for the replica, merges it and answers with its whole table,
+   * which the node then adopts as is. So replicas that drifted apart while views of the group
+   * differed (a node that saw a loss later than the others) meet again, with no traffic while
+   * they agree.
+   */
+  private antiEntropy(): void {
+    const ctx = this.ctx;
+    if (ctx === undefined) return;
+    const arbiter = this.currentArbiter();
+    if (arbiter !== ctx.node) this.links.control(arbiter, { type: 'g_digest', digest: this.digest });
   }
 
   async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
     for (const cancel of this.watches.values()) cancel();
     this.watches.clear();
     this.table.clear();
+    this.digest = 0;
     this.ctx = undefined;
   }
 
@@ -129,8 +152,21 @@ export class EmbeddedNames implements ClusterBackend {
 
   /** A peer went down: its names are released here, and the arbiter may have changed. */
   nodeDown(node: string): void {
-    for (const [name, ref] of [...this.table]) if (ref.node === node) this.remove(name, ref, 'node_down');
+    for (const [name, ref] of [...this.shadows]) if (ref.node === node) this.shadows.delete(name);
+    for (const [name, ref] of [...this.table]) {
+      if (ref.node !== node) continue;
+      this.remove(name, ref, 'node_down');
+      const shadow = this.shadows.get(name);
+      this.shadows.delete(name);
+      if (shadow !== undefined && this.validRef(shadow)) this.add(name, shadow);
+    }
+    const before = this.arbiter;
     this.arbiterMaybeChanged();
+    // Other nodes may have seen the loss earlier and moved names already: refresh from the
+    // arbiter (it answers a replica with its whole table). A new arbiter was just sent one.
+    const arbiter = this.currentArbiter();
+    if (arbiter === before && arbiter !== (this.ctx as BackendContext).node)
+      this.links.control(arbiter, { type: 'g_sync', entries: [...this.table] });
   }
 
   private arbiterMaybeChanged(): void {
@@ -147,7 +183,7 @@ export class EmbeddedNames implements ClusterBackend {
     if (type === 'g_add') {
       const name = ownData(payload, 'name');
       const ref = ownData(payload, 'ref');
-      if (this.validName(name) && this.validRef(ref)) this.merge(name, copy(ref));
+      if (this.validName(name) && this.validRef(ref)) this.merge(name, copy(ref), from === this.currentArbiter());
       return true;
     }
     if (type === 'g_remove') {
@@ -160,15 +196,31 @@ export class EmbeddedNames implements ClusterBackend {
       }
       return true;
     }
+    if (type === 'g_digest') {
+      // As the arbiter: a replica that differs from this one is asked for.
+      const digest = ownData(payload, 'digest');
+      if (this.currentArbiter() === (this.ctx as BackendContext).node && typeof digest === 'number' && digest !== this.digest)
+        this.links.control(from, { type: 'g_pull' });
+      return true;
+    }
+    if (type === 'g_pull') {
+      if (from === this.currentArbiter()) this.links.control(from, { type: 'g_sync', entries: [...this.table], align: true });
+      return true;
+    }
     if (type === 'g_sync') {
       const entries = ownData(payload, 'entries');
       if (!Array.isArray(entries) || entries.length > MAX_NAMES) return true;
+      if (ownData(payload, 'full') === true && from === this.currentArbiter()) {
+        this.adoptTable(entries);
+        return true;
+      }
       const learned: [string, AnyRef][] = [];
       for (const e of entries) {
         if (!Array.isArray(e) || e.length !== 2) continue;
         const [name, ref] = e as [unknown, unknown];
         if (!this.validName(name) || !this.validRef(ref)) continue;
-        if (this.merge(name, copy(ref))) learned.push([name, this.table.get(name) as AnyRef]);
+        if (this.merge(name, copy(ref), ownData(payload, 'reply') === true && from === this.currentArbiter()))
+          learned.push([name, this.table.get(name) as AnyRef]);
       }
       // The arbiter tells the others what it learnt, and answers the sender with its whole table
       // (an answer is not answered), so a split it inherited (an arbiter that died halfway
@@ -176,7 +228,9 @@ export class EmbeddedNames implements ClusterBackend {
       if (this.currentArbiter() === (this.ctx as BackendContext).node) {
         for (const [name, ref] of learned)
           for (const n of this.links.connected()) if (n !== from) this.links.control(n, { type: 'g_add', name, ref });
-        if (ownData(payload, 'reply') !== true) this.links.control(from, { type: 'g_sync', entries: [...this.table], reply: true });
+        // An answer to a pull (anti-entropy) is the whole table, to be adopted as is.
+        if (ownData(payload, 'align') === true) this.links.control(from, { type: 'g_sync', entries: [...this.table], full: true });
+        else if (ownData(payload, 'reply') !== true) this.links.control(from, { type: 'g_sync', entries: [...this.table], reply: true });
       }
       return true;
     }
@@ -201,6 +255,40 @@ export class EmbeddedNames implements ClusterBackend {
     return true;
   }
 
+  /**
+   * The arbiter's whole table, sent after it merged this node's replica: adopted as is. A name
+   * this node holds that the arbiter gave to another process (or dropped) is that holder's to
+   * keep; a local process displaced this way ends as a conflict loser.
+   */
+  private adoptTable(entries: unknown[]): void {
+    const ctx = this.live();
+    const theirs = new Map<string, AnyRef>();
+    for (const e of entries) {
+      if (!Array.isArray(e) || e.length !== 2) continue;
+      const [name, ref] = e as [unknown, unknown];
+      if (this.validName(name) && this.validRef(ref)) theirs.set(name, copy(ref));
+    }
+    const keep: [string, AnyRef][] = [];
+    for (const [name, held] of [...this.table]) {
+      const t = theirs.get(name);
+      if (t !== undefined && sameRef(t, held)) continue;
+      if (t === undefined && held.node === ctx.node) {
+        // The arbiter does not know a holder of this node yet (it was sent meanwhile): kept,
+        // and sent again.
+        keep.push([name, held]);
+        continue;
+      }
+      this.remove(name, held, 'unregistered', t !== undefined);
+      if (held.node === ctx.node) ctx.evict(held, name); // the arbiter gave the name to another
+    }
+    if (keep.length > 0) this.links.control(this.currentArbiter(), { type: 'g_sync', entries: keep, reply: true });
+    for (const [name, ref] of theirs) {
+      const held = this.table.get(name);
+      if (held !== undefined && sameRef(held, ref)) continue;
+      this.add(name, ref);
+    }
+  }
+
   /** As the arbiter: the name goes to `ref` if free, and every peer is told. */
   private decide(name: string, ref: AnyRef): void {
     const held = this.table.get(name);
@@ -214,11 +302,15 @@ export class EmbeddedNames implements ClusterBackend {
   }
 
   /**
-   * Applies a holder learnt from a peer. A different holder already here is a conflict (two
-   * groups each gave the name away while apart), settled by the resolver, which every node
-   * computes alike. Returns true when the table changed.
+   * Applies a holder learnt from a peer. From this group's arbiter (`authoritative`: its g_add,
+   * or its answer to a replica) it replaces what this node holds: the arbiter only gives away a
+   * name it saw free, so a different holder here is one whose node the arbiter already saw go
+   * (this node will too) — or, mid-heal, a holder the arbiter's own merge will settle; a local
+   * process displaced this way ends as a conflict loser. From anyone else, a different holder is
+   * a conflict (two groups each gave the name away while apart), settled by the resolver, which
+   * every node computes alike. Returns true when the table changed.
    */
-  private merge(name: string, ref: AnyRef): boolean {
+  private merge(name: string, ref: AnyRef, authoritative = false): boolean {
     const held = this.table.get(name);
     if (held === undefined) {
       if (this.table.size >= MAX_NAMES) return false;
@@ -226,6 +318,14 @@ export class EmbeddedNames implements ClusterBackend {
       return true;
     }
     if (sameRef(held, ref)) return false;
+    if (authoritative) {
+      const ctx = this.live();
+      this.remove(name, held, 'unregistered', true);
+      this.add(name, ref, true);
+      ctx.emit({ type: 'conflictResolved', name, winner: ref, loser: held });
+      if (held.node === ctx.node) ctx.evict(held, name);
+      return true;
+    }
     const winner = this.resolver(name, held, ref);
     const loser = sameRef(winner, held) ? ref : held;
     const ctx = this.live();
@@ -235,12 +335,21 @@ export class EmbeddedNames implements ClusterBackend {
     }
     ctx.emit({ type: 'conflictResolved', name, winner, loser });
     if (loser.node === ctx.node) ctx.evict(loser, name);
+    // A loser on another node is kept aside: if the winner's node turns out to be gone (this
+    // node had not seen it yet, the others had), the loser is the holder after all.
+    else if (loser.node !== winner.node && this.shadows.size < MAX_NAMES) this.shadows.set(name, loser);
     return !sameRef(winner, held);
   }
 
+  /** Holders that lost a conflict here while their nodes live on, by name (see merge). */
+  private readonly shadows = new Map<string, AnyRef>();
+
   private add(name: string, ref: AnyRef, quiet = false): void {
     const ctx = this.live();
+    const old = this.table.get(name);
+    if (old !== undefined) this.digest ^= entryHash(name, old);
     this.table.set(name, ref);
+    this.digest ^= entryHash(name, ref);
     if (ref.node === ctx.node) {
       this.watches.get(name)?.();
       this.watches.set(
@@ -257,7 +366,10 @@ export class EmbeddedNames implements ClusterBackend {
   }
 
   private remove(name: string, ref: AnyRef, reason: 'unregistered' | 'exited' | 'node_down', quiet = false): void {
+    const had = this.table.get(name);
+    if (had !== undefined) this.digest ^= entryHash(name, had);
     this.table.delete(name);
+    if (reason !== 'node_down') this.shadows.delete(name);
     const w = this.watches.get(name);
     if (w !== undefined) {
       this.watches.delete(name);
@@ -280,6 +392,20 @@ export class EmbeddedNames implements ClusterBackend {
     if (this.ctx === undefined) throw new NodeDownError(shortNodeId(this.rt.node), 'cluster_stopped');
     return this.ctx;
   }
+}
+
+/** How often a node checks its replica against the arbiter's. */
+const ANTI_ENTROPY_MS = 2000;
+
+/** FNV-1a of `name=ref`, for the replica digest. */
+function entryHash(name: string, ref: AnyRef): number {
+  const s = `${name}=${refKey(ref)}`;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
 }
 
 function copy(r: AnyRef): AnyRef {

@@ -14,10 +14,13 @@ import {
   type AnyRef,
   BehaviorRegistry,
   Cluster,
+  DistributedSupervisor,
+  type DistributedSupervisorOptions,
   type ExitReason,
   formatReason,
   GenServer,
   type GenServerBehavior,
+  GlobalRegistry,
   isDownMessage,
   isExitMessage,
   Process,
@@ -25,6 +28,7 @@ import {
   Result,
   Supervisor,
 } from '../../../src/index.js';
+import type { ClusterBackend } from '../../../src/etcd.js';
 
 const THREAD_TREE = new URL('./thread-tree.ts', import.meta.url).href;
 
@@ -43,6 +47,13 @@ export interface NodeConfig {
   readonly reconnectBaseMs?: number;
   /** Start the registered servers (default true). */
   readonly startServers?: boolean;
+  /** The names backend: `'embedded'` (default) or `'etcd'` (then `etcdEndpoints` is required). */
+  readonly backend?: 'embedded' | 'etcd';
+  readonly etcdEndpoints?: readonly string[];
+  /** The etcd lease TTL (ms); default the backend's. */
+  readonly leaseTtlMs?: number;
+  /** The etcd key prefix (distinct per test cluster sharing one etcd). */
+  readonly etcdPrefix?: string;
 }
 
 /** A remote or local target: a ref, a registered name here, or `{ name, node }`. */
@@ -83,6 +94,36 @@ export type Command =
   | { readonly cmd: 'status' }
   /** `process.memoryUsage()` of the node. */
   | { readonly cmd: 'memory' }
+  /** Starts a `probe` (args `tag`) and registers it globally as `name`; resolves with its ref. */
+  | { readonly cmd: 'gRegister'; readonly name: string; readonly tag?: string }
+  /** Registers an existing ref globally as `name`. */
+  | { readonly cmd: 'gRegisterRef'; readonly name: string; readonly ref: AnyRef }
+  | { readonly cmd: 'gUnregister'; readonly name: string }
+  /** The holder of `name` in this node's replica, or null. */
+  | { readonly cmd: 'gWhereis'; readonly name: string }
+  | { readonly cmd: 'gNames' }
+  /** Starts a DistributedSupervisor; children default to behaviour `probe` with args = their id. */
+  | {
+      readonly cmd: 'dsupStart';
+      readonly name: string;
+      readonly children: readonly {
+        readonly id: string;
+        readonly behavior?: string;
+        readonly args?: unknown;
+        readonly restart?: 'permanent' | 'transient' | 'temporary';
+      }[];
+      readonly nodeSelector?: DistributedSupervisorOptions['nodeSelector'];
+      readonly splitBrain?: DistributedSupervisorOptions['splitBrain'];
+      readonly restartIntensity?: DistributedSupervisorOptions['restartIntensity'];
+    }
+  /** `getChildren`, or null while this node holds no record of the supervisor. */
+  | { readonly cmd: 'dsupChildren'; readonly name: string }
+  /** `countChildren`, or null while this node holds no record of the supervisor. */
+  | { readonly cmd: 'dsupCount'; readonly name: string }
+  | { readonly cmd: 'dsupRunning'; readonly name: string }
+  | { readonly cmd: 'dsupStop'; readonly name: string }
+  /** The probes alive on this node: `{ tag, ref }[]` (the exactly-once ground truth). */
+  | { readonly cmd: 'probes' }
   /** Graceful leave (`Cluster.stop()`), staying alive. */
   | { readonly cmd: 'leave' }
   /** Graceful leave, then exit 0. */
@@ -110,7 +151,11 @@ export type NodeEvent =
   | { readonly event: 'down'; readonly watchId: number; readonly ref: AnyRef; readonly reason: string; readonly t: number }
   | { readonly event: 'exit'; readonly linkId: number; readonly from: AnyRef; readonly reason: string; readonly t: number }
   | { readonly event: 'slowStarted'; readonly ms: number; readonly t: number }
-  | { readonly event: 'linkerDown'; readonly linkId: number; readonly reason: string; readonly t: number };
+  | { readonly event: 'linkerDown'; readonly linkId: number; readonly reason: string; readonly t: number }
+  /** A `probe` ran its init (tag = its args): which node and OS process runs it. */
+  | { readonly event: 'probeInit'; readonly tag: string; readonly ref: AnyRef; readonly pid: number; readonly t: number }
+  /** A `probe` ran its terminate. */
+  | { readonly event: 'probeExit'; readonly tag: string; readonly ref: AnyRef; readonly reason: string; readonly t: number };
 
 export type Reply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }
@@ -190,7 +235,32 @@ const failsInit: GenServerBehavior<null> = {
   },
 };
 
-export const BEHAVIOURS = { counter, echo, crasher, slow, collector, failsInit } as const;
+/** Probes alive here (the `probes` command filters by liveness). */
+const probes = new Map<string, { tag: string; ref: AnyRef }>();
+
+/**
+ * A test child for GlobalRegistry and DistributedSupervisor: reports its init and terminate as
+ * events; call `'where'` answers `{ tag, node, pid }`; cast `'crash'` crashes it.
+ */
+type ProbeP = { call: ['where', { tag: string; node: string; pid: number }]; cast: 'crash' | 'stop' };
+const probe: GenServerBehavior<string, ProbeP, string> = {
+  init: (tag) => {
+    const ref = GenServer.self();
+    probes.set(`${ref.id}`, { tag: String(tag), ref });
+    send({ event: 'probeInit', tag: String(tag), ref, pid: process.pid, t: Date.now() });
+    return String(tag);
+  },
+  handleCall: (_msg, s) => [{ tag: s, node: GenServer.self().node, pid: process.pid }, s],
+  handleCast: (msg, s) => {
+    if (msg === 'crash') throw new Error(`probe ${s} crashed on request`);
+    return Result.stop('normal', s);
+  },
+  terminate: (reason, s) => {
+    send({ event: 'probeExit', tag: s, ref: GenServer.self(), reason: reasonText(reason), t: Date.now() });
+  },
+};
+
+export const BEHAVIOURS = { counter, echo, crasher, slow, collector, failsInit, probe } as const;
 
 // ---------------------------------------------------------------------------------------
 // Plumbing
@@ -350,6 +420,58 @@ async function handle(c: Command): Promise<unknown> {
         ...(c.name !== undefined ? { name: c.name } : {}),
         ...(c.args !== undefined ? { args: c.args } : {}),
       });
+    case 'gRegister': {
+      const ref = await GenServer.start(probe, { args: c.tag ?? c.name });
+      try {
+        await GlobalRegistry.register(c.name, ref);
+      } catch (e) {
+        await GenServer.stop(ref).catch(() => {});
+        throw e;
+      }
+      return ref;
+    }
+    case 'gRegisterRef':
+      await GlobalRegistry.register(c.name, c.ref);
+      return 'ok';
+    case 'gUnregister':
+      await GlobalRegistry.unregister(c.name);
+      return 'ok';
+    case 'gWhereis':
+      return GlobalRegistry.whereis(c.name) ?? null;
+    case 'gNames':
+      return GlobalRegistry.getNames();
+    case 'dsupStart': {
+      const ref = await DistributedSupervisor.start({
+        name: c.name,
+        children: c.children.map((k) => ({
+          id: k.id,
+          behavior: k.behavior ?? 'probe',
+          args: k.args ?? k.id,
+          ...(k.restart !== undefined ? { restart: k.restart } : {}),
+        })),
+        ...(c.nodeSelector !== undefined ? { nodeSelector: c.nodeSelector } : {}),
+        ...(c.splitBrain !== undefined ? { splitBrain: c.splitBrain } : {}),
+        ...(c.restartIntensity !== undefined ? { restartIntensity: c.restartIntensity } : {}),
+      });
+      return ref;
+    }
+    case 'dsupChildren':
+      return DistributedSupervisor.isRunning({ dsup: c.name }) ? DistributedSupervisor.getChildren({ dsup: c.name }) : null;
+    case 'dsupCount':
+      return DistributedSupervisor.isRunning({ dsup: c.name }) ? DistributedSupervisor.countChildren({ dsup: c.name }) : null;
+    case 'dsupRunning':
+      return DistributedSupervisor.isRunning({ dsup: c.name });
+    case 'dsupStop':
+      await DistributedSupervisor.stop({ dsup: c.name });
+      return 'ok';
+    case 'probes': {
+      const out: { tag: string; ref: AnyRef }[] = [];
+      for (const [k, p] of probes) {
+        if (Process.alive(p.ref)) out.push(p);
+        else probes.delete(k);
+      }
+      return out;
+    }
     case 'leave':
       await Cluster.stop();
       return Cluster.getStatus();
@@ -357,6 +479,16 @@ async function handle(c: Command): Promise<unknown> {
       await Cluster.stop();
       return 'stopped';
   }
+}
+
+async function etcdBackend(config: NodeConfig): Promise<ClusterBackend> {
+  if (config.etcdEndpoints === undefined || config.etcdEndpoints.length === 0) throw new Error("backend 'etcd' needs etcdEndpoints");
+  const { etcd } = await import('../../../src/etcd.js');
+  return etcd({
+    endpoints: [...config.etcdEndpoints],
+    ...(config.leaseTtlMs !== undefined ? { leaseTtlMs: config.leaseTtlMs } : {}),
+    ...(config.etcdPrefix !== undefined ? { prefix: config.etcdPrefix } : {}),
+  });
 }
 
 async function main(): Promise<void> {
@@ -375,6 +507,7 @@ async function main(): Promise<void> {
     ...(config.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: config.handshakeTimeoutMs } : {}),
     ...(config.reconnectBaseMs !== undefined ? { reconnectBaseMs: config.reconnectBaseMs } : {}),
     ...(config.advertise !== undefined ? { advertise: config.advertise } : {}),
+    ...(config.backend === 'etcd' ? { backend: await etcdBackend(config) } : {}),
   });
   // Right after start (same turn): no session can come up before these are installed.
   Cluster.onNodeUp((node) => send({ event: 'nodeUp', node, t: Date.now() }));
