@@ -25,13 +25,14 @@
 import type { AnyRef } from '../core/ref.js';
 import { formatRef, isRef, makeRef, refKey, sameRef } from '../core/ref.js';
 import type { Runtime } from '../core/runtime.js';
+import { INFO } from '../core/process.js';
 import { AlreadyRegisteredError, InvalidArgumentError, NodeDownError } from '../errors.js';
 import { ownData } from '../transport/validate.js';
 import type { BackendContext, ClusterBackend } from './backend.js';
 import { shortNodeId } from './node-id.js';
 
 /** Settles a conflict: returns the winner of two holders of `name`. Must be deterministic and symmetric. */
-export type NameResolver = (name: string, a: AnyRef, b: AnyRef) => AnyRef;
+export type NameResolver = (name: string, a: AnyRef, b: AnyRef) => AnyRef | { readonly winner: AnyRef; readonly notify: true };
 
 /** The default resolver: the holder with the smaller ref key (node, thread, id) keeps the name. */
 export const smallerRefWins: NameResolver = (_name, a, b) => (refKey(a) <= refKey(b) ? a : b);
@@ -326,7 +327,18 @@ export class EmbeddedNames implements ClusterBackend {
       if (held.node === ctx.node) ctx.evict(held, name);
       return true;
     }
-    const winner = this.resolver(name, held, ref);
+    let verdict: ReturnType<NameResolver>;
+    try {
+      verdict = this.resolver(name, held, ref);
+    } catch (e) {
+      this.ctx?.log('warn', `nameResolver threw for ${name}: ${e instanceof Error ? e.message : String(e)}; the smaller ref wins`);
+      verdict = smallerRefWins(name, held, ref);
+    }
+    // `{ winner, notify: true }`: the loser is told (an info message) instead of ended.
+    const notify = !isRef(verdict) && typeof verdict === 'object' && verdict !== null && verdict.notify === true;
+    const chosen = isRef(verdict) ? verdict : notify ? verdict.winner : held;
+    // A resolver must pick one of the two; anything else keeps the holder already here.
+    const winner = sameRef(chosen, ref) ? ref : held;
     const loser = sameRef(winner, held) ? ref : held;
     const ctx = this.live();
     if (!sameRef(winner, held)) {
@@ -334,7 +346,10 @@ export class EmbeddedNames implements ClusterBackend {
       this.add(name, ref, true);
     }
     ctx.emit({ type: 'conflictResolved', name, winner, loser });
-    if (loser.node === ctx.node) ctx.evict(loser, name);
+    if (loser.node === ctx.node) {
+      if (notify) this.rt.router.send(loser, INFO, { type: 'name_conflict', name, winner }, undefined);
+      else ctx.evict(loser, name);
+    }
     // A loser on another node is kept aside: if the winner's node turns out to be gone (this
     // node had not seen it yet, the others had), the loser is the holder after all.
     else if (loser.node !== winner.node && this.shadows.size < MAX_NAMES) this.shadows.set(name, loser);

@@ -84,6 +84,9 @@ const DEFAULT_PREFIX = '/spindle';
 const PREFIX_PATTERN = /^\/[A-Za-z0-9_.\-/]{0,200}$/;
 
 /** The etcd backend (see the module comment). Built by `etcd(options)`. */
+/** How often the replica is brought to a full read besides the watch, in ms. */
+const REFRESH_MS = 5000;
+
 export class EtcdBackend implements ClusterBackend {
   readonly kind = 'etcd';
   private readonly endpoints: string[];
@@ -109,6 +112,8 @@ export class EtcdBackend implements ClusterBackend {
   private revisionWaiters: { revision: number; resolve: () => void }[] = [];
   private watcher: Watcher | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** The periodic full read of the replica (see start). */
+  private refreshTimer: NodeJS.Timeout | undefined;
   private regrantTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private grpcDeadlineError: (new (...args: never[]) => Error) | undefined;
@@ -163,6 +168,13 @@ export class EtcdBackend implements ClusterBackend {
     if (this.state !== 'starting') throw new RuntimeClosedError('etcd backend start', 'the backend was stopped while it started');
     this.state = 'running';
     this.scheduleKeepalive();
+    // A watch can stall without an error (seen when the etcd member it streams from dies), so
+    // the replica is also brought to a full read now and then: a missed change costs at most
+    // one period.
+    this.refreshTimer = setInterval(() => {
+      if (this.state === 'running' && this.resyncTimer === undefined) this.resync().catch(() => this.scheduleResync());
+    }, REFRESH_MS);
+    this.refreshTimer.unref();
     // The members seen while starting are told once start has resolved: the cluster takes
     // `learn` only once it runs, which is right after (the next macrotask at the latest).
     setImmediate(() => {
@@ -176,6 +188,7 @@ export class EtcdBackend implements ClusterBackend {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     for (const t of [this.keepaliveTimer, this.regrantTimer, this.resyncTimer]) if (t !== undefined) clearTimeout(t);
+    if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer);
     this.cancelExitWatches();
     this.dropWatcher();
     const lease = this.lease;
