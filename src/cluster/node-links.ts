@@ -253,6 +253,13 @@ export class NodeLinks implements Outbound {
   }
 
   private channel(peer: Peer, thread: number): Channel {
+    // Whatever this turn writes to other nodes leaves together at its end: one batch per
+    // channel, not a lone first frame and then the rest (a TCP write costs more than a post).
+    if (!this.holding) {
+      this.holding = true;
+      for (const p of this.peers.values()) for (const c of p.channels.values()) c.hold();
+      microtask(this.release);
+    }
     let ch = peer.channels.get(thread);
     if (ch === undefined) {
       ch = new Channel(this.uplink.open(peer.node, thread), NODE_BATCH_WORDS);
