@@ -46,7 +46,10 @@ export function microtask(fn: () => void): void {
  * A batch is full at 64 frames (256 words). Larger batches barely lower the per-message
  * cost, but they make the receiver wait for the sender's whole burst: with 128 calls in flight,
  * 64-frame batches let both threads work at once and measured ~2× the throughput of
- * 256-frame batches (same cast throughput).
+ * 256-frame batches (same cast throughput). Within one turn that fills batch after batch (a
+ * backlog: 1024 calls in flight), each full batch doubles the next one's size, up to 4×: fewer
+ * posts per message where there is plenty to overlap anyway (pipelined calls at 1024 in
+ * flight went from 71–75 % to 83 % of raw). The next turn starts again at the base size.
  */
 export class Channel {
   private buf: unknown[] | undefined;
@@ -64,6 +67,7 @@ export class Channel {
     readonly transport: Transport,
     private readonly maxWords = 256,
   ) {
+    this.limit = maxWords;
     transport.onClose(() => {
       this.closed = true;
     });
@@ -84,7 +88,7 @@ export class Channel {
       return true;
     }
     buf.push(tag, to, a, b);
-    let full = buf.length >= this.maxWords;
+    let full = buf.length >= this.limit;
     if (transfer !== undefined && transfer.length > 0) {
       (this.transfer ??= []).push(...transfer);
       // A transfer moves ownership at the send, as on the eager path: post it now, with the
@@ -96,9 +100,15 @@ export class Channel {
       this.buf = [];
       this.transfer = undefined;
       this.postSafely(buf, t);
+      // A turn that fills batch after batch has a backlog: its later batches grow (up to 4×),
+      // so a deep pipeline pays fewer posts per message. The next turn starts small again.
+      if (this.limit < this.maxWords * 4) this.limit *= 2;
     }
     return true;
   }
+
+  /** The batch size now: `maxWords`, doubled for each full batch of this turn (at most 4×). */
+  private limit: number;
 
   /**
    * Suspends the eager first frame until the next {@link flush}: frames written meanwhile are
@@ -114,6 +124,7 @@ export class Channel {
 
   /** Posts what is pending now. */
   readonly flush = (): void => {
+    this.limit = this.maxWords;
     const buf = this.buf;
     const t = this.transfer;
     this.buf = undefined;

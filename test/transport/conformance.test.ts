@@ -131,20 +131,29 @@ describe.each(transports)('Transport conformance: %s', (_name, factory, caps) =>
     expect(inbox.batches.map((x) => x.length)).toEqual([4, 36, 4]);
   });
 
-  it('caps the batch size: a full batch is posted at once, within the turn', async () => {
+  it('caps the batch size: a full batch is posted at once, within the turn; a backlog grows the batches up to 4×, for that turn only', async () => {
     const [a, b] = await pair();
     const inbox = receive(b);
     const posts = countPosts(a);
     const ch = new Channel(a, 16);
     ch.write(1, 1, -1, 0);
     for (let i = 0; i < 22; i++) ch.write(1, 1, i, 0);
-    // 22 frames after the eager one: five full batches of four frames posted inside the turn.
-    expect(posts).toEqual([4, 16, 16, 16, 16, 16]);
+    // 22 frames (88 words) after the eager one: a full batch of 16 words is posted at once;
+    // each full batch of the turn doubles the next one's size (16, 32, then up to 64).
+    expect(posts).toEqual([4, 16, 32]);
     await turn();
-    expect(posts).toEqual([4, 16, 16, 16, 16, 16, 8]);
-    expect(Math.max(...posts)).toBeLessThanOrEqual(16);
-    await waitFor(() => inbox.frames.length === 23, 5000, '23 frames');
-    expect(inbox.frames.map((f) => f[2])).toEqual(Array.from({ length: 23 }, (_, i) => i - 1));
+    expect(posts).toEqual([4, 16, 32, 40]);
+    for (let i = 0; i < 60; i++) ch.write(1, 1, 100 + i, 0);
+    expect(Math.max(...posts)).toBeLessThanOrEqual(64); // never past 4× maxWords
+    await turn();
+    // A new turn starts again from the base size.
+    const before = posts.length;
+    ch.write(1, 1, 'x', 0);
+    for (let i = 0; i < 5; i++) ch.write(1, 1, 'y', 0);
+    expect(posts.slice(before)).toEqual([4, 16]);
+    await turn();
+    await waitFor(() => inbox.frames.length === 23 + 60 + 6, 5000, 'every frame');
+    expect(inbox.frames.slice(0, 23).map((f) => f[2])).toEqual(Array.from({ length: 23 }, (_, i) => i - 1));
   });
 
   it('hold(): the first frame waits too; flush() posts the held frames as one batch; the next turn is eager again', async () => {
