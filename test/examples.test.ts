@@ -6,12 +6,10 @@
  * Only the `.ts` files directly in examples/concepts/ are programs; modules they load (a
  * thread subtree, say) live in subfolders such as examples/concepts/trees/.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runTsx } from './helpers.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const concepts = readdirSync(new URL('../examples/concepts/', import.meta.url), { withFileTypes: true })
   .filter((d) => d.isFile() && d.name.endsWith('.ts'))
   .map((d) => d.name);
@@ -25,23 +23,7 @@ function embeds(md: string): { file: string; code: string }[] {
   return out;
 }
 
-function run(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+const run = runTsx;
 
 describe('concept pages', () => {
   it.each(pages)('docs/concepts/%s embeds its runnable example, byte for byte', (page) => {

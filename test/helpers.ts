@@ -3,6 +3,8 @@
  * by kind, a gate (a promise the test opens), and a way to capture a failure whether the
  * API throws synchronously or rejects.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { AnyRef, ExitReason, GenServerBehavior, Ref } from '../src/index.js';
 import { GenServer, Process, Result } from '../src/index.js';
 
@@ -103,4 +105,29 @@ export function recordUnhandledRejections(): { readonly fired: unknown[]; stop()
   };
   process.on('unhandledRejection', listener);
   return { fired, stop: () => process.off('unhandledRejection', listener) };
+}
+
+/**
+ * Runs `node --import tsx <args>` from the repository root as a user would, collecting stdout
+ * and stderr together; SIGKILLs it after `timeoutMs`. Resolves with the exit code, the output
+ * and the wall time.
+ */
+export function runTsx(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string; ms: number }> {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, ms: performance.now() - t0 });
+    });
+  });
 }

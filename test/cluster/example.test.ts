@@ -3,31 +3,11 @@
  * process, three node processes of its own. It must form the mesh, call and spawn remotely,
  * see a killed node's monitor fire with `noconnection`, stop everything and exit 0.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { runTsx } from '../helpers.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-function run(file: string, timeoutMs: number): Promise<{ code: number | null; out: string; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    // SIGKILL on the demo leaves its nodes without a parent: they notice and exit.
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, ms: performance.now() - t0 });
-    });
-  });
-}
+// SIGKILL on the demo (at the timeout) leaves its nodes without a parent: they notice and exit.
+const run = (file: string, timeoutMs: number) => runTsx([file], timeoutMs);
 
 it('examples/cluster/main.ts forms a mesh, calls and spawns remotely, sees a node die, and exits 0', async () => {
   const r = await run('examples/cluster/main.ts', 60_000);
