@@ -29,7 +29,7 @@ export type {
   RestartType,
   ThreadSpec,
 } from './behaviours/supervisor/spec.js';
-export type { ChildInfo, ChildCounts } from './behaviours/supervisor/server.js';
+export type { ChildInfo, ChildCounts, IntensityStatus } from './behaviours/supervisor/server.js';
 export { Registry, KeyedRegistry } from './behaviours/registry.js';
 export type {
   RegistryEntry,

@@ -11,7 +11,7 @@ import { MAX_LIST_PER_THREAD, committedState, processList } from '../core/proces
 import type { AnyRef } from '../core/ref.js';
 import { formatRef, isRef, makeRef } from '../core/ref.js';
 import type { Runtime } from '../core/runtime.js';
-import { currentRuntime } from '../core/runtime.js';
+import { currentRuntime, withRuntime } from '../core/runtime.js';
 import { describeValue, nameProblem } from '../core/validate.js';
 import { InvalidArgumentError, NoProcessError, ServerExitedError } from '../errors.js';
 import { Threads } from '../threads/thread-host.js';
@@ -70,6 +70,7 @@ function isInfoShape(e: unknown, node: string, thread: number): boolean {
   const counts = [e.mailbox, e.handled, e.dropped, e.monitors, e.monitoredBy, e.heapUsed];
   return (
     (e.status === 'init' || e.status === 'running' || e.status === 'stopping') &&
+    (e.kind === 'supervisor' || e.kind === 'thread' || e.kind === 'gen_server' || e.kind === 'process') &&
     counts.every((n) => typeof n === 'number') &&
     Array.isArray(e.names) &&
     Array.isArray(e.links)
@@ -145,7 +146,7 @@ async function childNode(rt: Runtime, c: ChildInfo, depth: number): Promise<Supe
   if (c.type === 'worker' || ref === undefined) return { ...base, kind: c.type, thread: ref?.thread ?? rt.thread, children: [] };
   // Thread children exist only on a main thread that has started threads (channelStats is
   // installed then); asking Threads.info elsewhere would set the threads layer up for nothing.
-  const host = rt.thread === 0 && rt.channelStats !== undefined ? await threadOf(ref) : undefined;
+  const host = rt.thread === 0 && rt.channelStats !== undefined ? await threadOf(rt, ref) : undefined;
   if (host === undefined) return { ...base, kind: 'supervisor', thread: ref.thread, children: await subtree(rt, ref, depth) };
   const root: SupervisionNode = {
     ref: host.root,
@@ -158,9 +159,10 @@ async function childNode(rt: Runtime, c: ChildInfo, depth: number): Promise<Supe
 }
 
 /** The thread behind `ref` when it is a thread child's host (undefined otherwise, or when it died). */
-async function threadOf(ref: AnyRef): Promise<{ thread: number; root: AnyRef } | undefined> {
+async function threadOf(rt: Runtime, ref: AnyRef): Promise<{ thread: number; root: AnyRef } | undefined> {
   try {
-    const info = await Threads.info(ref);
+    // In `rt`, not the ambient runtime: this runs after an await, where `rt` is no longer current.
+    const info = await withRuntime(rt, () => Threads.info(ref));
     return isWireRef(info.root) ? info : undefined;
   } catch {
     return undefined; // not a host (InvalidArgumentError), or no longer alive
@@ -172,7 +174,7 @@ async function subtree(rt: Runtime, ref: AnyRef, depth: number): Promise<Supervi
   if (depth >= MAX_TREE_DEPTH) return [];
   let children: unknown;
   try {
-    children = await Supervisor.getChildren(ref as SupervisorRef);
+    children = await withRuntime(rt, () => Supervisor.getChildren(ref as SupervisorRef));
   } catch {
     return []; // it exited (or its thread did) while the tree was read
   }

@@ -116,6 +116,12 @@ class Member {
   downReason: NodeDownReason | undefined;
   /** Left gracefully: not redialled. */
   left = false;
+  /** Traffic of its past connections (the current one's counters are added when read). */
+  readonly traffic = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
+  /** performance.now() when its last connection last heard from it (kept after a down). */
+  lastHeard: number | undefined;
+  /** Its last {@link MAX_HISTORY} up/down events, oldest first (what the observer shows). */
+  readonly history: MemberEvent[] = [];
   constructor(
     readonly short: string,
     readonly id: NodeId,
@@ -124,7 +130,59 @@ class Member {
   ) {}
 }
 
+/** One up/down event of a member, as {@link ClusterNode.observe} reports it. */
+export interface MemberEvent {
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly event: 'up' | 'down';
+  /** For 'down': the node-down reason. */
+  readonly reason: NodeDownReason | null;
+}
+
+/** One member as the observer reads it (see {@link ClusterNode.observe}); counters are cumulative. */
+export interface ObservedMember {
+  /** `name@host:port`. */
+  readonly id: string;
+  /** The connected incarnation's long id (undefined while not connected). */
+  readonly long: string | undefined;
+  readonly status: NodeInfo['status'];
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+  /** performance.now() when anything was last received from it (undefined: never). */
+  readonly lastHeard: number | undefined;
+  /** Up/down events, oldest first (a copy). */
+  readonly history: readonly MemberEvent[];
+}
+
+/** Up/down events kept per member. */
+const MAX_HISTORY = 50;
+
 const nodes = new WeakMap<Runtime, ClusterNode>();
+
+/**
+ * What answers `{ op: 'observe' }` from a peer (this node's observer view, plain data), set by
+ * the observer's collector when it loads (cluster.ts does not import it: no import cycle).
+ * @internal
+ */
+let observeProvider: ((rt: Runtime) => Promise<unknown>) | undefined;
+
+/** Installs (or, with undefined, removes) the provider of the answer to a peer's `observe` system call. @internal */
+export function setObserveProvider(provider: ((rt: Runtime) => Promise<unknown>) | undefined): void {
+  observeProvider = provider;
+}
+
+/**
+ * The cluster of `rt` as the observer reads it: this node's short id, and `members()` to read
+ * every member (a copy, made when called); undefined when `rt` runs no cluster (or it is not
+ * running). @internal
+ */
+export function observeCluster(rt: Runtime): { self: string; members(): ObservedMember[] } | undefined {
+  const c = nodes.get(rt);
+  if (c === undefined || c.status !== 'running') return undefined;
+  return { self: c.short, members: () => c.observe() };
+}
 
 class ClusterNode {
   status: ClusterStatus = 'starting';
@@ -406,6 +464,7 @@ class ClusterNode {
     m.attempts = 0;
     m.left = false;
     m.downReason = undefined;
+    record(m, { at: Date.now(), event: 'up', reason: null });
     if (m.retry !== undefined) clearTimeout(m.retry);
     m.retry = undefined;
     const now = performance.now();
@@ -449,6 +508,14 @@ class ClusterNode {
     m.detector = undefined;
     m.status = 'disconnected';
     m.downReason = reason;
+    // Its connection's traffic stays counted; the history shows the down.
+    const conn = s.connection;
+    m.traffic.bytesIn += conn.bytesIn;
+    m.traffic.bytesOut += conn.bytesOut;
+    m.traffic.framesIn += conn.framesIn;
+    m.traffic.framesOut += conn.framesOut;
+    m.lastHeard = conn.lastHeard;
+    record(m, { at: Date.now(), event: 'down', reason });
     this.byLong.delete(long);
     if (!s.connection.isClosed) s.connection.close(goodbye);
     this.links.nodeDown(long, reason);
@@ -651,6 +718,16 @@ class ClusterNode {
       }
       return true;
     }
+    if (op === 'observe') {
+      // This node's observer view, for an authenticated peer that is connected now (plain data).
+      const provider = observeProvider;
+      if (provider === undefined || !('call' in from) || !this.byLong.has(from.node)) return false;
+      provider(rt).then(
+        (v) => rt.router.reply(from, v),
+        (e: unknown) => rt.router.replyError(from, e),
+      );
+      return true;
+    }
     if (op === 'spawn') {
       void this.spawn(msg, from);
       return true;
@@ -719,6 +796,27 @@ class ClusterNode {
     }
   }
 
+  /** Every member with its cumulative traffic (past connections plus the current one) and history. */
+  observe(): ObservedMember[] {
+    const out: ObservedMember[] = [];
+    for (const m of this.members.values()) {
+      const conn = m.session?.connection;
+      const t = m.traffic;
+      out.push({
+        id: m.short,
+        long: m.session === undefined ? undefined : m.long,
+        status: m.status,
+        bytesIn: t.bytesIn + (conn?.bytesIn ?? 0),
+        bytesOut: t.bytesOut + (conn?.bytesOut ?? 0),
+        framesIn: t.framesIn + (conn?.framesIn ?? 0),
+        framesOut: t.framesOut + (conn?.framesOut ?? 0),
+        lastHeard: conn?.lastHeard ?? m.lastHeard,
+        history: m.history.slice(),
+      });
+    }
+    return out;
+  }
+
   info(m: Member): NodeInfo {
     const base = {
       id: m.short,
@@ -736,6 +834,12 @@ class ClusterNode {
 
   admitHook = (peer: HandshakePeer): RejectReason | undefined => this.admit(peer);
   acceptHook = (s: Session): void => this.sessionUp(s, false);
+}
+
+/** Adds `e` to `m`'s history, dropping the oldest past {@link MAX_HISTORY}. */
+function record(m: Member, e: MemberEvent): void {
+  if (m.history.length >= MAX_HISTORY) m.history.shift();
+  m.history.push(e);
 }
 
 /** Why a connection closed, as a node-down reason. */

@@ -9,6 +9,7 @@
  * - Ticks: a TICK goes out only after `tickMs` with nothing written, so an idle link is still
  *   heard; traffic makes ticks unnecessary.
  * - Liveness: `lastHeard` (performance.now()) moves on every received chunk, whatever it holds.
+ * - Counters: `bytesIn/bytesOut/framesIn/framesOut`, cumulative plain numbers (the observer's).
  * - Close reasons, reported once to {@link Connection.onClose}: `connection_closed` (the socket
  *   ended or failed), `frame_too_large` / `bad_frame` (the peer broke the wire contract; it is
  *   told so with a GOODBYE), `goodbye:<reason>` (a GOODBYE arrived, or this side called
@@ -47,6 +48,14 @@ const MAX_REASON_LENGTH = 200;
 export class Connection {
   /** performance.now() of the last received chunk (or of the construction). */
   lastHeard = performance.now();
+  /** Bytes received so far (cumulative, every chunk). */
+  bytesIn = 0;
+  /** Bytes handed to the socket so far (cumulative). */
+  bytesOut = 0;
+  /** Frames received so far (cumulative, GOODBYE included). */
+  framesIn = 0;
+  /** Frames sent so far (cumulative: batches, controls, ticks, GOODBYE). */
+  framesOut = 0;
   /** performance.now() of the last write. */
   private lastWritten = performance.now();
   private readonly decoder: FrameDecoder;
@@ -146,6 +155,7 @@ export class Connection {
   }
 
   private enqueue(frame: Buffer): void {
+    this.framesOut++;
     const pending = this.pending;
     if (pending === undefined) {
       this.pending = [];
@@ -178,6 +188,7 @@ export class Connection {
   private write(bytes: Buffer): void {
     if (this.socket.destroyed || this.socket.writableEnded) return;
     this.lastWritten = performance.now();
+    this.bytesOut += bytes.length;
     this.socket.write(bytes);
     this.noteBusy();
   }
@@ -195,8 +206,10 @@ export class Connection {
 
   private readonly onData = (chunk: Buffer): void => {
     this.lastHeard = performance.now();
+    this.bytesIn += chunk.length;
     if (this.closedWith !== undefined) return;
     const { frames, error } = this.decoder.push(chunk);
+    this.framesIn += frames.length;
     for (const f of frames) {
       if (this.closedWith !== undefined) return;
       if (f.kind === Kind.GOODBYE) {
@@ -218,6 +231,7 @@ export class Connection {
     this.writePending();
     try {
       this.write(encodeFrame(Kind.GOODBYE, { reason: capReason(reason) }));
+      this.framesOut++;
     } catch {
       // Unreachable for a capped reason; a GOODBYE is a courtesy, closing goes on regardless.
     }
@@ -263,6 +277,7 @@ export class Connection {
     const idle = performance.now() - this.lastWritten;
     if (idle >= this.tickMs && this.pending === undefined) {
       this.write(encodeFrame(Kind.TICK));
+      this.framesOut++;
       this.scheduleTick(this.tickMs);
     } else {
       this.scheduleTick(Math.max(1, this.tickMs - idle));

@@ -48,6 +48,12 @@ export interface ProcessInfo {
   readonly heapUsed: number;
   /** Thread number inside the node (0: main). */
   readonly thread: number;
+  /**
+   * What runs there: `'supervisor'`, `'thread'` (the host process that stands for a thread
+   * child on the main thread), `'gen_server'` (any other GenServer, Agents included), or
+   * `'process'` (anything else: a Task, a plain process).
+   */
+  readonly kind: 'supervisor' | 'thread' | 'gen_server' | 'process';
   /** True while it traps exits (`Process.trapExit`). */
   readonly trapExit: boolean;
   /** Linked processes. */
@@ -56,6 +62,30 @@ export interface ProcessInfo {
   readonly monitors: number;
   /** Number of monitors others hold on this process. */
   readonly monitoredBy: number;
+}
+
+/** What a process is, as {@link ProcessInfo.kind} reports it. */
+export type ProcessKind = ProcessInfo['kind'];
+
+/** The property that marks a behaviour object as a supervisor's or a thread host's (see {@link markKind}). */
+const KIND = Symbol('spindle.processKind');
+
+/**
+ * Marks `behavior` (a GenServer behaviour object of the runtime's own) as what its processes
+ * are, for {@link ProcessInfo.kind}. The mark is a non-enumerable symbol property: a spread
+ * copy of the object is an ordinary GenServer again. Returns `behavior`.
+ */
+export function markKind<B extends object>(behavior: B, kind: 'supervisor' | 'thread'): B {
+  Object.defineProperty(behavior, KIND, { value: kind, enumerable: false });
+  return behavior;
+}
+
+/** The kind of process `p`: one property read on its behaviour. */
+function kindOf(p: Proc): ProcessKind {
+  const server = p.server;
+  if (!(server instanceof Engine)) return 'process';
+  const mark = (server.behavior as { [KIND]?: unknown })[KIND];
+  return mark === 'supervisor' || mark === 'thread' ? mark : 'gen_server';
 }
 
 /** The snapshot of `p`, or undefined when it is dead. Plain data: it can cross threads. */
@@ -75,6 +105,7 @@ export function processInfo(p: Proc | undefined, heapUsed = threadHeapUsed()): P
     parent: p.parent,
     heapUsed,
     thread: p.ref.thread,
+    kind: kindOf(p),
     trapExit: p.trapExit,
     links: p.links === undefined ? [] : [...p.links.values()],
     monitors: p.monitoring?.size ?? 0,

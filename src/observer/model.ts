@@ -44,8 +44,8 @@ export interface ObservedProcess {
 export interface IntensityBudget {
   /** `restartIntensity.maxRestarts`. */
   readonly maxRestarts: number;
-  /** `restartIntensity.withinMs`. */
-  readonly withinMs: number;
+  /** `restartIntensity.withinMs`; null when it is Infinity (every restart ever counts). */
+  readonly withinMs: number | null;
   /** Restarts inside the current window. */
   readonly recent: number;
   /** Restarts it may still make inside the window before it gives up (maxRestarts - recent, at least 0). */

@@ -7,6 +7,7 @@
  */
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { SerializedError } from '../errors.js';
 import {
@@ -50,6 +51,17 @@ export interface ThreadExit {
   readonly type: '$thread_exit';
   readonly thread: number;
   readonly reason: ExitReason;
+}
+
+/** One worker thread as {@link NodeThreads.observe} reports it. */
+export interface ObservedWorker {
+  readonly thread: number;
+  /** Cumulative event-loop utilisation of the worker (undefined when it could not be read). */
+  readonly elu: EventLoopUtilization | undefined;
+  /** The spec's `watchdogMs` (Infinity: no watchdog). */
+  readonly watchdogMs: number;
+  /** When it last showed life (heartbeat or batch), on the runtime's clock; NaN before its first heartbeat. */
+  readonly lastSignOfLife: number;
 }
 
 interface ThreadRecord {
@@ -146,6 +158,31 @@ export class NodeThreads {
       instances.set(rt, t);
     }
     return t;
+  }
+
+  /**
+   * What the observer reads of each live worker thread of `rt`'s node (standby spares and
+   * dead threads left out), in thread order; empty when `rt` has never started a thread (no
+   * manager is created for the asking). `elu` is the worker's cumulative event-loop
+   * utilisation (`worker.performance.eventLoopUtilization()`: subtract an earlier one for an
+   * interval); `lastSignOfLife` is when it last showed life on `rt.clock` (NaN before its first
+   * heartbeat); `watchdogMs` is Infinity when it has no watchdog.
+   */
+  static observe(rt: Runtime): ObservedWorker[] {
+    const t = instances.get(rt);
+    if (t === undefined) return [];
+    const out: ObservedWorker[] = [];
+    for (const rec of t.threads.values()) {
+      if (rec.state === 'dead' || rec.state === 'spare') continue;
+      let elu: EventLoopUtilization | undefined;
+      try {
+        elu = rec.worker.performance.eventLoopUtilization();
+      } catch {
+        elu = undefined; // the worker is exiting
+      }
+      out.push({ thread: rec.thread, elu, watchdogMs: rec.watchdogMs, lastSignOfLife: t.lastSign(rec) });
+    }
+    return out.sort((a, b) => a.thread - b.thread);
   }
 
   private constructor(readonly rt: Runtime) {

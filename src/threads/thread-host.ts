@@ -17,6 +17,7 @@ import type { ChildSpec, ThreadSpec } from '../behaviours/supervisor/spec.js';
 import type { ThreadExit } from './node-threads.js';
 import type { ChannelStats } from './links.js';
 import type { StatsRequest, ThreadStats } from '../core/process-info.js';
+import { markKind } from '../core/process-info.js';
 import { NodeThreads } from './node-threads.js';
 
 interface HostState {
@@ -42,6 +43,7 @@ interface HostArgs {
   readonly owner: AnyRef;
 }
 
+/** The host's behaviour (marked as a thread host, for `ProcessInfo.kind`). */
 const hostBehavior: GenServerBehavior<HostState, HostProtocol, HostArgs> = {
   async init({ spec, owner }) {
     const threads = NodeThreads.of(currentRuntime());
@@ -61,6 +63,7 @@ const hostBehavior: GenServerBehavior<HostState, HostProtocol, HostArgs> = {
     if (!s.dead) await s.threads.stop(s.thread);
   },
 };
+markKind(hostBehavior, 'thread');
 
 /**
  * Starts the host process (and its thread) for a `thread:` child spec, linked to `parent`.

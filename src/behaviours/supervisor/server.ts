@@ -11,6 +11,7 @@ import type { AnyRef } from '../../core/ref.js';
 import { formatRef, isRef, sameRef } from '../../core/ref.js';
 import type { Runtime } from '../../core/runtime.js';
 import { currentRuntime, layers, withRuntime } from '../../core/runtime.js';
+import { markKind } from '../../core/process-info.js';
 import { describeValue } from '../../core/validate.js';
 import type { ExitMessage, GenServerBehavior } from '../gen-server/behavior.js';
 import { isExitMessage } from '../gen-server/behavior.js';
@@ -45,6 +46,18 @@ export interface ChildCounts {
   readonly workers: number;
 }
 
+/** A supervisor's restart intensity and what is left of it now, as `Supervisor.intensity` reports it. */
+export interface IntensityStatus {
+  /** `restartIntensity.maxRestarts`: restarts allowed inside the window. */
+  readonly maxRestarts: number;
+  /** `restartIntensity.withinMs`: the window, in ms. */
+  readonly withinMs: number;
+  /** Restarts made inside the window ending now. */
+  readonly recent: number;
+  /** Restarts it may still make inside the window before it gives up (`maxRestarts - recent`, at least 0). */
+  readonly remaining: number;
+}
+
 interface Child {
   spec: ChildSpec;
   ref: AnyRef | undefined;
@@ -77,7 +90,8 @@ export type SupCall =
   | { op: 'delete_child'; id: string }
   | { op: 'which_children' }
   | { op: 'which_child'; id: string | AnyRef }
-  | { op: 'count_children' };
+  | { op: 'count_children' }
+  | { op: 'intensity' };
 
 /**
  * A supervisor's reply to a request of {@link SupProtocol}. Replies carry errors as data: a
@@ -97,7 +111,8 @@ export type SupProtocol = {
     | [{ op: 'delete_child'; id: string }, SupReply<true>]
     | [{ op: 'which_children' }, SupReply<ChildInfo[]>]
     | [{ op: 'which_child'; id: string | AnyRef }, SupReply<ChildInfo>]
-    | [{ op: 'count_children' }, SupReply<ChildCounts>];
+    | [{ op: 'count_children' }, SupReply<ChildCounts>]
+    | [{ op: 'intensity' }, SupReply<IntensityStatus>];
 };
 
 type Normalised = SupervisorOptions & {
@@ -203,6 +218,14 @@ function intensityExceeded(s: SupState): boolean {
   s.restarts.push(now);
   s.restarts = s.restarts.filter((t) => now - t < s.withinMs);
   return s.restarts.length > s.maxRestarts;
+}
+
+/** The intensity budget now; reads the restart times without pruning them (no state changes). */
+function intensity(s: SupState): IntensityStatus {
+  const now = s.rt.clock.now();
+  let recent = 0;
+  for (const t of s.restarts) if (now - t < s.withinMs) recent++;
+  return { maxRestarts: s.maxRestarts, withinMs: s.withinMs, recent, remaining: Math.max(0, s.maxRestarts - recent) };
 }
 
 function info(c: Child): ChildInfo {
@@ -349,13 +372,16 @@ async function request(s: SupState, msg: SupCall): Promise<unknown> {
       }
       return counts;
     }
+    case 'intensity':
+      return intensity(s);
     default:
       throw new InvalidArgumentError('supervisor request', `unknown op: ${describeValue((msg as { op?: unknown }).op)}`);
   }
 }
 
+/** A supervisor's behaviour (marked as one, for `ProcessInfo.kind`). */
 export function supervisorBehavior(): GenServerBehavior<SupState, SupProtocol, Normalised> {
-  return {
+  const behavior: GenServerBehavior<SupState, SupProtocol, Normalised> = {
     async init(o) {
       const rt = currentRuntime();
       const self = GenServer.self();
@@ -413,6 +439,7 @@ export function supervisorBehavior(): GenServerBehavior<SupState, SupProtocol, N
       await stopAll(s, s.children);
     },
   };
+  return markKind(behavior, 'supervisor');
 }
 
 /** Starts a supervisor, optionally linked to a parent. Rejects with the ChildStartError of the first child that failed. */

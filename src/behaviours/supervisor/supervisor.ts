@@ -16,7 +16,7 @@ import type { AnyRef, Ref } from '../../core/ref.js';
 import { isRef } from '../../core/ref.js';
 import { describeValue } from '../../core/validate.js';
 import { GenServer } from '../gen-server/gen-server.js';
-import type { ChildCounts, ChildInfo, SupProtocol, SupReply } from './server.js';
+import type { ChildCounts, ChildInfo, IntensityStatus, SupProtocol, SupReply } from './server.js';
 import { startSupervisor } from './server.js';
 import { tree } from '../introspection.js';
 import type { ChildSpec, SupervisorOptions } from './spec.js';
@@ -158,6 +158,18 @@ export const Supervisor = {
   async countChildren(sup: SupervisorRef | string): Promise<ChildCounts> {
     checkSup(sup, 'countChildren');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'count_children' })) as ChildCounts;
+  },
+  /**
+   * The supervisor's restart intensity (`maxRestarts` within `withinMs`) and how much of it is
+   * left now: `recent` restarts inside the window ending now, and `remaining` restarts it may
+   * still make before it gives up (exceeds its intensity and exits). Reading it changes nothing.
+   * Uses the default 5000 ms call timeout (rejects with CallTimeoutError, or NoProcessError when
+   * the supervisor is not alive); InvalidArgumentError for a bad `sup`. OTP has no direct
+   * equivalent (the counts live in the supervisor's state, `:sys.get_state/1`).
+   */
+  async intensity(sup: SupervisorRef | string): Promise<IntensityStatus> {
+    checkSup(sup, 'intensity');
+    return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'intensity' })) as IntensityStatus;
   },
   /**
    * Stops the children in reverse order, then the supervisor, with `reason` (default
