@@ -11,40 +11,10 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Runtime, setDefaultRuntime, silentLogger } from '../src/index.js';
+import type { Row } from './format.js';
+import { fmtChecks, fmtRatio, fmtValue, LOADED_CORES, passOf, percentile } from './format.js';
 
-/** One line of the results table. */
-export interface Row {
-  /** What is measured, e.g. "cast throughput (1M casts)". */
-  scenario: string;
-  /** The Spindle figure (median of the runs), in `unit`. */
-  spindle: number;
-  /** The raw baseline measured in the same run, in `unit`. */
-  baseline: number;
-  /** What the baseline is, e.g. "bare array-queue actor". */
-  baselineLabel: string;
-  unit: Unit;
-  /** The targets, each checked against the medians. */
-  checks: Check[];
-  /** Every run's figure, for the JSON. */
-  samples: { spindle: number[]; baseline: number[] };
-  /**
-   * How the ratio reads: 'percent' → "42% of raw" (spindle/baseline as a share), 'times' →
-   * "3.1× raw". Defaults to 'percent' for rates, 'times' for times and sizes.
-   */
-  ratioAs?: 'percent' | 'times';
-  /** The word after the ratio; "raw" unless the baseline is a peer library. */
-  ratioOf?: string;
-  /** Anything else worth keeping (percentiles, counts). */
-  extra?: Record<string, unknown>;
-  /**
-   * CPU that other processes of the machine took while the row's scenario ran, in cores (set by
-   * bench/run.ts on Linux). Above {@link LOADED_CORES} the row is flagged as measured loaded.
-   */
-  othersCores?: number;
-}
-
-/** Others' CPU above which a row is flagged as measured on a loaded machine. */
-export const LOADED_CORES = 0.15;
+export * from './format.js';
 
 /** Clock ticks per second of /proc times (USER_HZ; 100 on Linux). */
 const HZ = 100;
@@ -76,18 +46,6 @@ export function childrenCpuSeconds(): number | undefined {
   }
 }
 
-/** A target: a label for the table and whether the median met it. */
-export interface Check {
-  label: string;
-  pass: boolean;
-}
-
-/**
- * Units decide formatting and how the ratio reads: for rates higher is better and the ratio is
- * "x% of raw"; for times and sizes lower is better and the ratio is "N× raw".
- */
-export type Unit = 'msg/s' | 'call/s' | 'spawn/s' | 'job/s' | 'ns/call' | 'B/proc' | 'ms';
-
 export interface Scenario {
   name: string;
   description: string;
@@ -117,20 +75,45 @@ export function gc(): void {
   }
 }
 
-export function median(xs: readonly number[]): number {
-  return percentile(xs, 50);
+/** p50 / p90 / p99 / max of a latency sample (what `extra.latencyNs` holds for the report's chart). */
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  count: number;
 }
 
-/** Nearest-rank-with-interpolation percentile, p in [0, 100]. */
-export function percentile(xs: readonly number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = ((s.length - 1) * p) / 100;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  const a = s[lo] as number;
-  const b = s[hi] as number;
-  return a + (b - a) * (pos - lo);
+export function latencySummary(xs: readonly number[]): LatencySummary {
+  return { p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs), count: xs.length };
+}
+
+/**
+ * Per-call latencies (ns) of two ways of making the same call, measured interleaved in chunks
+ * (`chunk` calls of A, `chunk` of B, …) until each has `total`. Each call is timed on its own
+ * with `performance.now()` (≈30–50 ns of it included: what matters for in-thread calls only).
+ */
+export async function interleavedLatencies(
+  total: number,
+  chunk: number,
+  a: (i: number) => Promise<unknown>,
+  b: (i: number) => Promise<unknown>,
+): Promise<{ spindle: number[]; baseline: number[] }> {
+  const out = { spindle: [] as number[], baseline: [] as number[] };
+  for (let done = 0; done < total; done += chunk) {
+    const k = Math.min(chunk, total - done);
+    for (const [f, xs] of [
+      [a, out.spindle],
+      [b, out.baseline],
+    ] as const) {
+      for (let i = 0; i < k; i++) {
+        const t0 = now();
+        await f(done + i);
+        xs.push((now() - t0) * 1e6);
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -183,64 +166,6 @@ export function freshRuntime(): Runtime {
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
-export function higherIsBetter(unit: Unit): boolean {
-  return unit.endsWith('/s');
-}
-
-export function fmtValue(v: number, unit: Unit): string {
-  if (!Number.isFinite(v)) return 'n/a';
-  switch (unit) {
-    case 'ns/call':
-      return v >= 1000 ? `${(v / 1000).toFixed(2)} µs/call` : `${v.toFixed(0)} ns/call`;
-    case 'B/proc':
-      return `${v.toFixed(0)} B/proc`;
-    case 'ms':
-      return `${v.toFixed(1)} ms`;
-    default: {
-      const what = unit.slice(0, -2);
-      if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M ${what}/s`;
-      if (v >= 1e3) return `${(v / 1e3).toFixed(1)} k ${what}/s`;
-      return `${v.toFixed(0)} ${what}/s`;
-    }
-  }
-}
-
-/** "42% of raw" for rates, "3.1× raw" for times and sizes (see {@link Row.ratioAs}). */
-export function fmtRatio(row: Row): string {
-  const r = ratio(row);
-  if (!Number.isFinite(r)) return 'n/a';
-  const of = row.ratioOf ?? 'raw';
-  const as = row.ratioAs ?? (higherIsBetter(row.unit) ? 'percent' : 'times');
-  if (as === 'percent') return `${(r * 100).toFixed(0)}% of ${of}`;
-  return `${r.toFixed(2)}× ${of}`;
-}
-
-/**
- * Spindle / baseline. With paired samples it is the median of the per-pair ratios (each
- * Spindle run against the baseline run right after it), which holds steady when the machine's
- * load shifts between runs; otherwise the ratio of the medians.
- */
-export function ratio(row: Row): number {
-  return pairedRatio(row.samples) ?? row.spindle / row.baseline;
-}
-
-/** Median of spindle[i] / baseline[i]; undefined unless the samples pair up. */
-export function pairedRatio(samples: { spindle: readonly number[]; baseline: readonly number[] }): number | undefined {
-  const { spindle: s, baseline: b } = samples;
-  if (s.length === 0 || s.length !== b.length) return undefined;
-  return median(s.map((x, i) => x / (b[i] as number)));
-}
-
-export function passOf(row: Row): 'pass' | 'miss' | '—' {
-  if (row.checks.length === 0) return '—';
-  return row.checks.every((c) => c.pass) ? 'pass' : 'miss';
-}
-
-export function fmtChecks(row: Row): string {
-  if (row.checks.length === 0) return '(none)';
-  return row.checks.map((c) => (row.checks.length > 1 && !c.pass ? `${c.label} ✗` : c.label)).join(' & ');
-}
-
 /** Prints rows as an aligned table (and returns the text). */
 export function printTable(rows: readonly Row[]): string {
   const head = ['scenario', 'spindle', 'raw baseline (same run)', 'ratio', 'target', 'result'];
@@ -265,36 +190,54 @@ export function printTable(rows: readonly Row[]): string {
 // ---------------------------------------------------------------------------------------------
 // Results
 
+/** Runs git read-only in the repository (no optional locks); its trimmed output, or null. */
+function git(args: string[]): string | null {
+  try {
+    return execFileSync('git', args, {
+      cwd: join(benchDir, '..'),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
+    }).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The commit benchmarked: full and short hash, and whether tracked files differ from it (null outside git). */
+export function gitInfo(): { commit: string | null; commitShort: string | null; dirty: boolean | null } {
+  const commit = git(['rev-parse', 'HEAD']);
+  if (commit === null) return { commit: null, commitShort: null, dirty: null };
+  const status = git(['status', '--porcelain', '--untracked-files=no']);
+  return { commit, commitShort: git(['rev-parse', '--short', 'HEAD']), dirty: status === null ? null : status !== '' };
+}
+
+/** What the results JSON records about the machine and the code measured. */
 export function machineInfo(): Record<string, unknown> {
   const cpus = os.cpus();
-  let commit: string | undefined;
-  let dirty: boolean | undefined;
-  try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    dirty = execFileSync('git', ['status', '--porcelain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
-  } catch {
-    // Not a git checkout: leave them out.
-  }
   return {
-    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpuModel: cpus[0]?.model ?? null,
     cpuCount: cpus.length,
+    cores: os.availableParallelism(),
     totalMemBytes: os.totalmem(),
+    os: { type: os.type(), release: os.release(), platform: os.platform(), arch: os.arch() },
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version,
     v8: process.versions.v8,
-    commit,
-    dirty,
+    ...gitInfo(),
   };
 }
 
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 
-/** Writes `bench/results/<timestamp>.json` and returns its path. */
-export function writeResults(data: Record<string, unknown>): string {
-  const dir = join(benchDir, 'results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const file = join(dir, `${stamp}.json`);
+/** The default results file: `bench/results/<start time, ISO with - for : and .>.json`. */
+export function defaultResultsFile(startedAt: Date): string {
+  return join(benchDir, 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+}
+
+/** Writes the results JSON to `file` (its folder created) and returns the path. */
+export function writeResults(data: Record<string, unknown>, file: string): string {
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   return file;
 }

@@ -1,17 +1,21 @@
 /**
  * Cross-node calls to an echo server on a peer node (another process, loopback TCP):
  * - sequential round trips (one call at a time) vs a raw TCP ping-pong of one message;
+ *   `extra.latencyNs` / `baselineLatencyNs`: p50/p90/p99/max of single calls timed one by one
+ *   (5k each, interleaved in chunks of 500), the cross-node series of the latency chart;
  * - pipelined, 1024 calls outstanding, vs a raw pipeline of `[CALL, to, message, id]` frames in
  *   the cluster's batch codec (each turn's requests in one frame, answered in kind).
  */
 import type { Ref } from '../src/index.js';
 import { GenServer } from '../src/index.js';
 import type { Scenario } from './lib.js';
-import { mainIfEntry, median, now, pairedRatio } from './lib.js';
+import { interleavedLatencies, latencySummary, mainIfEntry, median, now, pairedRatio } from './lib.js';
 import { type RawClient, startPair } from './node-common.js';
 import { interleaved } from './thread-common.js';
 
 const SEQUENTIAL = 5_000;
+/** Single calls timed one by one for `extra.latencyNs` (p50/p90/p99/max), each side. */
+const SINGLE_CALLS = 5_000;
 const PIPELINED = 100_000;
 const WINDOW = 1024;
 type Echo = { call: [unknown, unknown] };
@@ -94,6 +98,15 @@ export const scenario: Scenario = {
       spindle: () => spindleSequential(ref, SEQUENTIAL),
       raw: () => rawSequential(pair.raw, SEQUENTIAL),
     });
+    const single = await interleavedLatencies(
+      SINGLE_CALLS,
+      500,
+      (i) => GenServer.call(ref, i),
+      (i) => {
+        pair.raw.send(3, [3, 7, i, i + 1]);
+        return pair.raw.next();
+      },
+    );
     const pipe = await interleaved(opts, {
       spindle: () => spindlePipelined(ref, PIPELINED),
       raw: () => rawPipelined(pair.raw, PIPELINED),
@@ -111,6 +124,7 @@ export const scenario: Scenario = {
         unit: 'call/s',
         checks: [{ label: 'round trip ≤ 1.2× raw', pass: (pairedRatio(seqPairs) ?? 0) >= 1 / 1.2 }],
         samples: seqPairs,
+        extra: { latencyNs: latencySummary(single.spindle), baselineLatencyNs: latencySummary(single.baseline), latencyKind: 'cross-node' },
       },
       {
         scenario: `cross-node calls, ${WINDOW} outstanding`,

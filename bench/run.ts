@@ -1,13 +1,39 @@
 /**
- * `npm run bench [-- name… ] [--runs=N] [--warmup=N]`
+ * `npm run bench [-- <scenario>…] [--runs=N] [--warmup=N] [--json[=PATH]]`
  *
- * Runs each chosen scenario (all by default) in its own `node --expose-gc --import tsx`
- * child, prints one table — Spindle figure, raw baseline from the same run, ratio, target,
- * pass/miss — and writes bench/results/<timestamp>.json with the machine, Node version and
- * command.
+ * Runs each chosen scenario (all of SCENARIOS by default) in its own
+ * `node --expose-gc --import tsx` child, prints one table — Spindle figure, raw baseline
+ * measured in the same process, interleaved with it (A/B/A/B), ratio, target, pass/miss — and
+ * writes the results JSON.
+ *
+ * Results JSON: always written. By default (and with a bare `--json`) to
+ * `bench/results/<start time>.json` (e.g. bench/results/2026-11-30T23-31-12-825Z.json);
+ * `--json=PATH` writes to PATH instead (folders created; relative to the directory the command
+ * was typed in) and nothing goes to bench/results/. It holds the machine (CPU model, cores, memory, OS,
+ * Node and V8 versions), the git commit (full and short hash, `dirty` when tracked files differ
+ * from it; null outside a git checkout), the command line, start and end time, and every row
+ * with its samples, `extra` and `othersCores` (the CPU other processes took while the row's
+ * scenario ran; rows above 0.15 core are flagged "loaded"). `npm run bench:report` turns the
+ * newest results file into docs/bench/*.svg and the README table (bench/report.ts).
+ *
+ * Each row's baseline is measured in the same run, interleaved with it (A/B/A/B), unless it
+ * is a bound rather than a measurement (node-failure's heartbeat cap, its offered rate):
+ * in-thread rows against a bare mailbox actor (bench/bare-actor.ts, cast-throughput.ts),
+ * thread rows against plain workers and postMessage (bench/fixtures/raw-worker.mjs), node rows
+ * against raw TCP in the cluster's frame layout; each file's header says what exactly.
+ *
+ * Peers:
+ * | peer    | row                          | status                                               |
+ * | nact    | nact-peer (1M-cast workload) | measured, nact from devDependencies                  |
+ * | piscina | task-vs-piscina (Task jobs)  | measured, piscina from dependencies                  |
+ * | noex    | none                         | not on the npm registry used here, source not        |
+ * |         |                              | available: no row, and no figure made up for it      |
+ *
+ * observer-overhead needs src/observer/observer.ts (`Observer`); without it that scenario fails
+ * alone (listed under "failed", exit code 1) and the others still run.
  */
 import { spawnSync } from 'node:child_process';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Row } from './lib.js';
 import {
   benchDir,
@@ -16,6 +42,7 @@ import {
   fmtChecks,
   LOADED_CORES,
   machineBusySeconds,
+  defaultResultsFile,
   machineInfo,
   passOf,
   printTable,
@@ -30,10 +57,14 @@ const SCENARIOS = [
   'call-pipelined',
   'spawn',
   'idle-memory',
+  'restart-latency',
+  'observer-overhead',
   'nact-peer',
   'task-vs-piscina',
   'thread-cpu-speedup',
+  'thread-speedup',
   'thread-cast',
+  'msg-size',
   'thread-call',
   'thread-restart',
   'node-cast',
@@ -42,6 +73,7 @@ const SCENARIOS = [
   'global-registry',
   'dsup-failover',
 ] as const;
+const KNOWN: readonly string[] = SCENARIOS;
 
 interface ChildResult {
   name: string;
@@ -49,10 +81,24 @@ interface ChildResult {
   wallMs: number;
 }
 
-function parseArgs(argv: string[]): { names: string[]; runs: number; warmup: number } {
+interface Args {
+  names: string[];
+  runs: number;
+  warmup: number;
+  /** Where the results JSON goes. */
+  jsonFile: string | undefined;
+}
+
+const USAGE = `usage: npm run bench [-- <scenario>…] [--runs=N] [--warmup=N] [--json[=PATH]]
+  --json        write the results JSON to bench/results/<start time>.json (the default anyway)
+  --json=PATH   write it to PATH instead
+scenarios (default: all): ${SCENARIOS.join(', ')}`;
+
+function parseArgs(argv: string[]): Args {
   const names: string[] = [];
   let runs = defaultOptions.runs;
   let warmup = defaultOptions.warmup;
+  let jsonFile: string | undefined;
   for (const a of argv) {
     const m = /^--(runs|warmup)=(\d+)$/.exec(a);
     if (m !== null) {
@@ -60,17 +106,28 @@ function parseArgs(argv: string[]): { names: string[]; runs: number; warmup: num
       else warmup = Number(m[2]);
       continue;
     }
+    if (a === '--json') continue;
+    if (a.startsWith('--json=')) {
+      const path = a.slice('--json='.length);
+      if (path === '') {
+        console.error('--json= needs a path');
+        process.exit(2);
+      }
+      // Under npm the cwd is the package root; INIT_CWD is where the command was typed.
+      jsonFile = resolve(process.env.INIT_CWD ?? process.cwd(), path);
+      continue;
+    }
     if (a === '--help' || a === '-h') {
-      console.log(`usage: npm run bench [-- <scenario>…] [--runs=N] [--warmup=N]\nscenarios: ${SCENARIOS.join(', ')}`);
+      console.log(USAGE);
       process.exit(0);
     }
-    if (!(SCENARIOS as readonly string[]).includes(a)) {
-      console.error(`unknown scenario "${a}"; choose from: ${SCENARIOS.join(', ')}`);
+    if (!KNOWN.includes(a)) {
+      console.error(`unknown argument "${a}"\n${USAGE}`);
       process.exit(2);
     }
     names.push(a);
   }
-  return { names: names.length > 0 ? names : [...SCENARIOS], runs, warmup };
+  return { names: names.length > 0 ? names : [...SCENARIOS], runs, warmup, jsonFile };
 }
 
 function runChild(name: string, runs: number, warmup: number, progress = ''): ChildResult {
@@ -113,8 +170,9 @@ function runChild(name: string, runs: number, warmup: number, progress = ''): Ch
 }
 
 function main(): void {
-  const { names, runs, warmup } = parseArgs(process.argv.slice(2));
+  const { names, runs, warmup, jsonFile } = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
+  const machine = machineInfo();
   const results: ChildResult[] = [];
   const failed: string[] = [];
   for (const [i, name] of names.entries()) {
@@ -140,13 +198,18 @@ function main(): void {
   const args = process.argv.slice(2).join(' ');
   const command =
     process.env.npm_lifecycle_event === 'bench' ? `npm run bench${args === '' ? '' : ` -- ${args}`}` : `tsx bench/run.ts ${args}`.trim();
-  const file = writeResults({
+  const t1 = Date.now();
+  const data = {
     timestamp: new Date(t0).toISOString(),
+    startedAt: new Date(t0).toISOString(),
+    endedAt: new Date(t1).toISOString(),
     command,
+    argv: process.argv.slice(2),
     childCommand: 'node --expose-gc --import tsx bench/<scenario>.ts',
-    machine: machineInfo(),
+    machine,
     options: { runs, warmup },
-    wallSeconds: (Date.now() - t0) / 1000,
+    loadedCoresThreshold: LOADED_CORES,
+    wallSeconds: (t1 - t0) / 1000,
     summary: rows.map((r) => ({
       scenario: r.scenario,
       spindle: r.spindle,
@@ -155,11 +218,13 @@ function main(): void {
       ratio: ratio(r),
       result: passOf(r),
       othersCores: r.othersCores,
+      loaded: r.othersCores !== undefined && r.othersCores > LOADED_CORES,
     })),
     scenarios: results,
     failed,
     table,
-  });
+  };
+  const file = writeResults(data, jsonFile ?? defaultResultsFile(new Date(t0)));
   console.log(`\nresults: ${relative(process.cwd(), file)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   if (failed.length > 0) process.exitCode = 1;
 }

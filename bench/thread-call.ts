@@ -4,6 +4,8 @@
  * Rows:
  * - sequential round trip (one call at a time, `{ type: 'echo', value: i }`), vs a raw
  *   MessagePort ping-pong of the same payload with a plain worker (target ≤ 1.3× raw);
+ *   `extra.latencyNs` / `baselineLatencyNs`: p50/p90/p99/max of single calls timed one by one
+ *   (5k each, interleaved in chunks of 500), the cross-thread series of the latency chart;
  * - pipelined: a sliding window of 128 calls outstanding (each reply issues the next call),
  *   vs the same window by hand: requests posted in arrays of 64, each echoed back as one
  *   array, each reply array answered with as many new requests (target ≥ 800 k calls/s).
@@ -13,10 +15,12 @@ import type { Ref } from '../src/index.js';
 import { GenServer } from '../src/index.js';
 import type { EchoProtocol } from './fixtures/thread-tree.js';
 import type { Scenario } from './lib.js';
-import { mainIfEntry, median, now, pairedRatio, percentile } from './lib.js';
+import { interleavedLatencies, latencySummary, mainIfEntry, median, now, pairedRatio, percentile } from './lib.js';
 import { interleaved, startRawWorker, startThreadNode } from './thread-common.js';
 
 const SEQ_CALLS = 5_000;
+/** Single calls timed one by one for `extra.latencyNs` (p50/p90/p99/max), each side. */
+const SINGLE_CALLS = 5_000;
 const WINDOW = 128;
 /** The wider window the cluster issue asks about: batches grow with the backlog. */
 const WIDE = 1024;
@@ -53,6 +57,14 @@ async function rawSeq(w: Worker): Promise<number> {
   w.off('message', onReply);
   if (sum !== (SEQ_CALLS * (SEQ_CALLS - 1)) / 2) throw new Error('wrong replies');
   return (ms * 1e6) / SEQ_CALLS;
+}
+
+/** One raw round trip (for the per-call latency sample). */
+function rawOne(w: Worker, value: number): Promise<Payload> {
+  return new Promise((resolve) => {
+    w.once('message', resolve);
+    w.postMessage({ type: 'echo', value });
+  });
 }
 
 /** A sliding window of WINDOW calls in flight; returns calls/s. */
@@ -115,6 +127,12 @@ export const scenario: Scenario = {
     const ref = node.refs[0] as Ref<EchoProtocol>;
     const raw = await startRawWorker('echo');
     const seq = await interleaved(opts, { spindle: () => spindleSeq(ref), raw: () => rawSeq(raw) });
+    const single = await interleavedLatencies(
+      SINGLE_CALLS,
+      500,
+      (i) => GenServer.call(ref, { type: 'echo', value: i }),
+      (i) => rawOne(raw, i),
+    );
     const pipe = await interleaved(opts, { spindle: () => spindlePipe(ref), raw: () => rawPipe(raw) });
     const wide = await interleaved(opts, { spindle: () => spindlePipe(ref, WIDE), raw: () => rawPipe(raw, WIDE) });
     await node.stop();
@@ -132,7 +150,14 @@ export const scenario: Scenario = {
         unit: 'ns/call',
         checks: [{ label: '≤ 1.3× raw', pass: (pairedRatio(seqPairs) ?? Number.POSITIVE_INFINITY) <= 1.3 }],
         samples: seqPairs,
-        extra: { calls: SEQ_CALLS, spindleP90: percentile(seq.spindle, 90), rawP90: percentile(seq.raw, 90) },
+        extra: {
+          calls: SEQ_CALLS,
+          spindleP90: percentile(seq.spindle, 90),
+          rawP90: percentile(seq.raw, 90),
+          latencyNs: latencySummary(single.spindle),
+          baselineLatencyNs: latencySummary(single.baseline),
+          latencyKind: 'cross-thread',
+        },
       },
       {
         scenario: `thread calls pipelined (${WINDOW} outstanding)`,

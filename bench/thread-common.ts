@@ -36,7 +36,7 @@ export async function startThreadNode(trees: TreeArgs[]): Promise<ThreadNode> {
 }
 
 /** A raw worker in `mode` (see raw-worker.mjs), resolved once it has posted 'ready'. */
-export async function startRawWorker(mode: 'hash' | 'count' | 'echo'): Promise<Worker> {
+export async function startRawWorker(mode: 'hash' | 'count' | 'echo' | 'blob'): Promise<Worker> {
   const w = new Worker(RAW_WORKER, { workerData: { mode } });
   await new Promise<void>((resolve, reject) => {
     w.once('message', () => resolve());

@@ -9,6 +9,7 @@
  *   2 cores);
  * - overhead: thread subtrees vs a raw hand-written pool of 2 plain workers (postMessage of
  *   `{ id, reps }`, same job, same 200 jobs in flight) (target ≥ 90 % of raw).
+ * The whole curve over 1…N threads, each beside a raw pool as wide: thread-speedup.
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
