@@ -130,3 +130,19 @@ export type {
   NodeSelector,
   SelectorFn,
 } from './cluster/distributed-supervisor.js';
+
+// The observer: a web page, a JSON API and Prometheus metrics over the running node.
+export { Observer } from './observer/observer.js';
+export type { ObserverOptions, RunningObserver } from './observer/observer.js';
+export type {
+  Snapshot,
+  NodeView,
+  ObservedProcess,
+  ObservedTreeNode,
+  ObservedThread,
+  ObservedPeer,
+  ObservedEvent,
+  NodeEvent,
+  IntensityBudget,
+  ActionRecord,
+} from './observer/model.js';
