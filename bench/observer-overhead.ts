@@ -12,43 +12,19 @@
  * started and stopped (and the client connected, and its first bytes awaited) outside the
  * timed part of each run. The whole set runs twice: on an otherwise empty runtime, and with
  * 2,000 idle GenServers alive so each sample has real work.
- *
- * Needs src/observer/observer.ts (`Observer`, exported from src/index.ts). It is loaded at run
- * time, so this file type-checks and the rest of the suite runs without it; bench/run.ts
- * leaves the scenario out of the default list until it exists.
  */
 import { get, type IncomingMessage } from 'node:http';
 import type { GenServerBehavior } from '../src/index.js';
-import { GenServer } from '../src/index.js';
+import { GenServer, Observer } from '../src/index.js';
 import { spindleCasts } from './cast-throughput.js';
 import type { Row, Scenario } from './lib.js';
 import { freshRuntime, mainIfEntry, median, pairedRatio } from './lib.js';
 import { interleaved } from './thread-common.js';
 
-/** The API this scenario is written against (src/observer/observer.ts). */
-interface ObserverHandle {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
-interface ObserverApi {
-  start(options: { port: number; host: string; intervalMs?: number }): Promise<ObserverHandle>;
-}
-
 const BLOCK = 100_000;
 const RUN_MS = 1200;
 const INTERVAL_MS = 1000;
 const IDLE_SERVERS = 2000;
-
-/** `Observer` from src/index.ts, or straight from src/observer/observer.ts while index does not export it yet. */
-async function loadObserver(): Promise<ObserverApi> {
-  const index = (await import('../src/index.js')) as unknown as { Observer?: ObserverApi };
-  if (index.Observer !== undefined) return index.Observer;
-  const direct = './../src/observer/observer.js'; // a variable: no compile-time dependency on the file
-  const mod = (await import(direct).catch(() => ({}))) as { Observer?: ObserverApi };
-  if (mod.Observer === undefined) throw new Error('no Observer: src/observer/observer.ts is not there yet');
-  return mod.Observer;
-}
 
 /** Casts in blocks until RUN_MS have passed; msg/s over the whole run. */
 async function castRun(): Promise<number> {
@@ -94,7 +70,6 @@ export const scenario: Scenario = {
   name: 'observer-overhead',
   description: 'cast throughput with no observer vs observer idle vs observer with one SSE client (1 s samples)',
   async run(opts) {
-    const Observer = await loadObserver();
     freshRuntime();
     // As in cast-throughput: let the young generation reach its steady size first.
     for (let i = 0; i < 10; i++) await spindleCasts(BLOCK * 3);

@@ -28,9 +28,6 @@
  * | piscina | task-vs-piscina (Task jobs)  | measured, piscina from dependencies                  |
  * | noex    | none                         | not on the npm registry used here, source not        |
  * |         |                              | available: no row, and no figure made up for it      |
- *
- * observer-overhead needs src/observer/observer.ts (`Observer`); without it that scenario fails
- * alone (listed under "failed", exit code 1) and the others still run.
  */
 import { spawnSync } from 'node:child_process';
 import { join, relative, resolve } from 'node:path';
