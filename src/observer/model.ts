@@ -15,6 +15,7 @@ export interface ObservedProcess {
   readonly thread: number;
   /** What runs there: a supervisor, a thread child's host, a GenServer, or another process. */
   readonly kind: 'supervisor' | 'thread' | 'gen_server' | 'process';
+  /** `'init'` while init runs, `'running'`, or `'stopping'` while terminate runs. */
   readonly status: 'init' | 'running' | 'stopping';
   /** True while an async handler is in flight. */
   readonly busy: boolean;
@@ -34,9 +35,11 @@ export interface ObservedProcess {
   readonly parent: string | null;
   /** Linked processes, as text. */
   readonly links: readonly string[];
-  /** Monitors it holds / monitors held on it. */
+  /** Monitors it holds on other processes. */
   readonly monitors: number;
+  /** Monitors other processes hold on it. */
   readonly monitoredBy: number;
+  /** True while it traps exits (`Process.trapExit`). */
   readonly trapExit: boolean;
 }
 
@@ -58,12 +61,15 @@ export interface ObservedTreeNode {
   readonly ref: string | null;
   /** The child id in its supervisor's spec (null on a root). */
   readonly id: string | null;
+  /** A supervisor, a worker, or a thread child (its host; its one child is the thread's root supervisor). */
   readonly kind: 'supervisor' | 'worker' | 'thread';
+  /** Thread number its processes run on (for `'thread'`, the worker thread it owns). */
   readonly thread: number;
   /** How many times its supervisor restarted this child. */
   readonly restartCount: number;
   /** For supervisors: the intensity budget (null when it could not be read). */
   readonly budget: IntensityBudget | null;
+  /** Its children in start order (empty for workers). */
   readonly children: readonly ObservedTreeNode[];
 }
 
@@ -77,8 +83,9 @@ export interface ObservedThread {
   readonly elu: number | null;
   /** Bytes of JS heap in use on the thread (null when unknown). */
   readonly heapUsed: number | null;
-  /** Messages that crossed into / out of this thread per second over the last interval. */
+  /** Messages (casts, infos, calls) that crossed into this thread per second over the last interval. */
   readonly inPerSec: number;
+  /** Messages (casts, infos, calls) this thread sent to other threads per second (replies are not counted). */
   readonly outPerSec: number;
   /** The main thread's watchdog over this worker ('off' for main and for workers without one). */
   readonly watchdog: {
@@ -94,6 +101,7 @@ export interface ObservedThread {
 export interface NodeEvent {
   /** Epoch milliseconds. */
   readonly at: number;
+  /** The peer connected (`'up'`) or was lost (`'down'`). */
   readonly event: 'up' | 'down';
   /** For 'down': the reason (`connection_closed`, `heartbeat_timeout`, ...). */
   readonly reason: string | null;
@@ -103,11 +111,15 @@ export interface NodeEvent {
 export interface ObservedPeer {
   /** `name@host:port`. */
   readonly id: string;
+  /** The connection's state now. */
   readonly status: 'connected' | 'connecting' | 'disconnected';
-  /** Bytes and frames per second each way over the last interval. */
+  /** Bytes received from it per second over the last interval. */
   readonly bytesInPerSec: number;
+  /** Bytes sent to it per second over the last interval. */
   readonly bytesOutPerSec: number;
+  /** Frames received from it per second over the last interval. */
   readonly framesInPerSec: number;
+  /** Frames sent to it per second over the last interval. */
   readonly framesOutPerSec: number;
   /** Milliseconds since anything was last heard from it (null when never). */
   readonly heartbeatLagMs: number | null;
@@ -123,9 +135,11 @@ export interface NodeView {
   readonly at: number;
   /** Processes of every thread, at most 10,000 per thread; `truncated` when some were left out. */
   readonly processes: readonly ObservedProcess[];
+  /** True when processes were left out (more than the bound). */
   readonly truncated: boolean;
   /** The supervision trees whose roots have no supervising parent (main thread first). */
   readonly trees: readonly ObservedTreeNode[];
+  /** The main thread, then each live worker thread. */
   readonly threads: readonly ObservedThread[];
   /** Its peers (empty outside a cluster). */
   readonly peers: readonly ObservedPeer[];
@@ -133,8 +147,11 @@ export interface NodeView {
 
 /** A lifecycle event the page flashes: a process started, crashed, stopped or was restarted. */
 export interface ObservedEvent {
+  /** Epoch milliseconds. */
   readonly at: number;
+  /** The node it happened on (`NodeView.node`). */
   readonly node: string;
+  /** What happened to the process. */
   readonly event: 'started' | 'crashed' | 'terminated' | 'restarted';
   /** The process, as text. */
   readonly ref: string;
@@ -144,11 +161,15 @@ export interface ObservedEvent {
 
 /** One action taken through the observer, as logged. */
 export interface ActionRecord {
+  /** Epoch milliseconds. */
   readonly at: number;
+  /** What was asked: kill a process, restart a supervisor's child, or stop a supervision tree. */
   readonly action: 'kill' | 'restart_child' | 'stop_tree';
   /** The process (or supervisor) acted on, and for restart_child the child id. */
   readonly target: string;
+  /** The child id, for restart_child (null otherwise). */
   readonly id: string | null;
+  /** Whether it succeeded. */
   readonly ok: boolean;
   /** The error message when it failed. */
   readonly error: string | null;
