@@ -16,13 +16,10 @@
  * threads only 12 and 16 are measured, besides N.
  */
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
-import type { AnyRef, Ref } from '../src/index.js';
-import { GenServer } from '../src/index.js';
-import type { CpuProtocol } from './fixtures/thread-tree.js';
 import { hash } from './hash-job.mjs';
+import { calibrate, rawRun, spindleRun } from './cpu-job.js';
 import type { Row, Scenario } from './lib.js';
-import { mainIfEntry, median, now, pairedRatio } from './lib.js';
+import { mainIfEntry, median, pairedRatio } from './lib.js';
 import { interleaved, startRawWorker, startThreadNode } from './thread-common.js';
 
 const JOB_MS = 5;
@@ -33,63 +30,22 @@ const CALLS = Math.max(200, 25 * MAX_THREADS);
 /** 1…N, thinned above 8. */
 const COUNTS = [...new Set([1, 2, 3, 4, 5, 6, 7, 8, 12, 16, MAX_THREADS].filter((n) => n <= MAX_THREADS))].sort((a, b) => a - b);
 
-/** Repetitions of the 64 KB hash that take ≈JOB_MS on this machine now. */
-function calibrate(): number {
-  hash(64);
-  const perRep: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    const t = now();
-    hash(32);
-    perRep.push((now() - t) / 32);
-  }
-  return Math.max(1, Math.round(JOB_MS / median(perRep)));
-}
-
-async function spindleRun(refs: AnyRef[], reps: number, expected: string): Promise<number> {
-  const msg = { type: 'hash', reps } as const;
-  const calls: Promise<string>[] = new Array(CALLS);
-  const t0 = now();
-  for (let i = 0; i < CALLS; i++) calls[i] = GenServer.call(refs[i % refs.length] as Ref<CpuProtocol>, msg, { timeout: 120_000 });
-  const out = await Promise.all(calls);
-  const rate = (CALLS * 1000) / (now() - t0);
-  if (out.some((d) => d !== expected)) throw new Error('wrong digest');
-  return rate;
-}
-
-async function rawRun(workers: Worker[], reps: number, expected: string): Promise<number> {
-  let left = CALLS;
-  let bad = 0;
-  const t0 = now();
-  await new Promise<void>((resolve) => {
-    const onReply = (m: { id: number; digest: string }): void => {
-      if (m.digest !== expected) bad++;
-      if (--left === 0) resolve();
-    };
-    for (const w of workers) w.on('message', onReply);
-    for (let i = 0; i < CALLS; i++) (workers[i % workers.length] as Worker).postMessage({ id: i, reps });
-  });
-  const rate = (CALLS * 1000) / (now() - t0);
-  for (const w of workers) w.removeAllListeners('message');
-  if (bad > 0) throw new Error('raw pool: wrong digest');
-  return rate;
-}
-
 export const scenario: Scenario = {
   name: 'thread-speedup',
   description: `≈${JOB_MS} ms sha256 calls over 1…${MAX_THREADS} GenServer thread subtrees vs raw pools of as many workers`,
   async run(opts) {
-    const reps = calibrate();
+    const reps = calibrate(JOB_MS);
     const expected = hash(reps);
     const node = await startThreadNode(Array.from({ length: MAX_THREADS }, (_, i) => ({ kind: 'cpu' as const, name: `cpu${i + 1}` })));
     const raw = await Promise.all(Array.from({ length: MAX_THREADS }, () => startRawWorker('hash')));
     // Every thread has run the job before timing (JIT, module state).
-    await spindleRun(node.refs, reps, expected);
-    await rawRun(raw, reps, expected);
+    await spindleRun(node.refs, reps, expected, CALLS);
+    await rawRun(raw, reps, expected, CALLS);
 
     const variants: Record<string, () => Promise<number>> = {};
     for (const n of COUNTS) {
-      variants[`s${n}`] = () => spindleRun(node.refs.slice(0, n), reps, expected);
-      variants[`r${n}`] = () => rawRun(raw.slice(0, n), reps, expected);
+      variants[`s${n}`] = () => spindleRun(node.refs.slice(0, n), reps, expected, CALLS);
+      variants[`r${n}`] = () => rawRun(raw.slice(0, n), reps, expected, CALLS);
     }
     const samples = await interleaved(opts, variants);
     await node.stop();
