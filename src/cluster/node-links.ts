@@ -33,10 +33,10 @@ import {
   isSerializedError,
   serializeError,
 } from '../errors.js';
-import { findUncloneable } from '../transport/cloneable.js';
+import { findUncloneable, lastBinaryBytes } from '../transport/cloneable.js';
 import { FRAME, Tag, type WireReason, decodeReason } from '../transport/frames.js';
 import type { Transport } from '../transport/transport.js';
-import { Channel, microtask } from '../transport/transport.js';
+import { Channel, HEAVY_BYTES, microtask } from '../transport/transport.js';
 import { acceptDown } from '../transport/down-frame.js';
 import {
   MAX_MONITOR_KEY,
@@ -196,10 +196,11 @@ export class NodeLinks implements Outbound {
       this.rt.router.dropped(to, 'busy');
       return;
     }
+    const heavy = lastBinaryBytes() >= HEAVY_BYTES;
     const ch = this.channel(peer, to.thread);
     // Transfer lists mean nothing between machines: the bytes are copied onto the wire.
-    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, (from as RemoteFrom).call);
-    else ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0);
+    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, (from as RemoteFrom).call, undefined, heavy);
+    else ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, undefined, heavy);
   }
 
   reply(to: RemoteFrom, ok: boolean, value: unknown): void {
@@ -209,7 +210,7 @@ export class NodeLinks implements Outbound {
       const problem = findUncloneable(value, 'reply');
       if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, `${to.node}/${to.thread}`);
     }
-    ch.write(ok ? Tag.REPLY_OK : Tag.REPLY_ERR, 0, value, to.call);
+    ch.write(ok ? Tag.REPLY_OK : Tag.REPLY_ERR, 0, value, to.call, undefined, ok && lastBinaryBytes() >= HEAVY_BYTES);
   }
 
   cancel(to: AnyRef, call: { call: number }): void {

@@ -22,10 +22,10 @@ import type { Outbound } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
 import { ambient } from '../core/runtime.js';
 import { stopElsewhere } from '../core/stop-elsewhere.js';
-import { findUncloneable } from '../transport/cloneable.js';
+import { findUncloneable, lastBinaryBytes } from '../transport/cloneable.js';
 import { FRAME, Tag, decodeReason, encodeReason } from '../transport/frames.js';
 import type { Transferable, Transport } from '../transport/transport.js';
-import { Channel, microtask } from '../transport/transport.js';
+import { Channel, HEAVY_BYTES, microtask } from '../transport/transport.js';
 import { acceptDown } from '../transport/down-frame.js';
 import {
   MAX_MONITOR_KEY,
@@ -232,10 +232,11 @@ export class ThreadLinks implements Outbound {
       return;
     }
     c.sentFrames++;
-    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, (from as RemoteFrom).call, transfer);
+    const heavy = lastBinaryBytes() >= HEAVY_BYTES;
+    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, (from as RemoteFrom).call, transfer, heavy);
     else {
       c.sentCasts++;
-      ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, transfer);
+      ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, transfer, heavy);
     }
   }
 
@@ -246,7 +247,7 @@ export class ThreadLinks implements Outbound {
       const problem = findUncloneable(value, 'reply', this.onRefOut);
       if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, `${to.node}/${to.thread}`);
     }
-    ch.write(ok ? Tag.REPLY_OK : Tag.REPLY_ERR, 0, value, to.call);
+    ch.write(ok ? Tag.REPLY_OK : Tag.REPLY_ERR, 0, value, to.call, undefined, ok && lastBinaryBytes() >= HEAVY_BYTES);
   }
 
   cancel(to: AnyRef, call: { call: number }): void {

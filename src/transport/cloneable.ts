@@ -51,6 +51,7 @@ export function findUncloneable(
   root = 'message',
   onRef?: (ref: { node: string; thread: number; id: number }) => void,
 ): CloneProblem | undefined {
+  binaryBytes = 0;
   const t = typeof value;
   if (t === 'function') return { path: root, valueType: 'function' };
   if (t === 'symbol') return { path: root, valueType: 'symbol' };
@@ -65,6 +66,19 @@ export function findUncloneable(
 }
 
 type RefLike = { node: string; thread: number; id: number };
+
+/** Bytes of binary data (ArrayBuffers and their views) the last {@link findUncloneable} met. */
+let binaryBytes = 0;
+
+/**
+ * Bytes of binary data (ArrayBuffers, typed arrays, DataViews) in the value the last
+ * {@link findUncloneable} call walked (a view counts its own length; a buffer reached twice
+ * counts twice). A channel posts a message that carries much of it at once instead of
+ * coalescing it: see `Channel.write`'s `heavy`.
+ */
+export function lastBinaryBytes(): number {
+  return binaryBytes;
+}
 
 /** The cycle guard, created on the first nested object (most messages never need it); refs seen, when asked for. */
 interface Guard {
@@ -113,7 +127,15 @@ function walk(obj: object, guard: Guard): Found | undefined {
     }
     return undefined;
   }
-  if (ArrayBuffer.isView(obj) || obj instanceof Error) return undefined;
+  if (ArrayBuffer.isView(obj)) {
+    binaryBytes += obj.byteLength;
+    return undefined;
+  }
+  if (obj instanceof Error) return undefined;
+  if (proto === ArrayBuffer.prototype || proto === SharedArrayBuffer.prototype) {
+    binaryBytes += (obj as ArrayBuffer).byteLength;
+    return undefined;
+  }
   if (!CLONEABLE_PROTOS.has(proto)) {
     const name = (proto?.constructor as { name?: string } | undefined)?.name ?? 'object';
     return { segments: [], valueType: `class instance (${name}); send plain data instead` };

@@ -38,6 +38,14 @@ export function microtask(fn: () => void): void {
 }
 
 /**
+ * Binary bytes (see `lastBinaryBytes` in cloneable.ts) from which a message is a `heavy` frame:
+ * posted at once with what is pending rather than coalesced into the turn's batch. Cloning
+ * one batch of 64 one-megabyte buffers measured 5-8x slower than posting them one by one
+ * (the msg-size bench): one huge copy, which the receiver cannot start on until it is whole.
+ */
+export const HEAVY_BYTES = 64 * 1024;
+
+/**
  * Eager per-destination batching (docs/architecture.md): with nothing pending a frame is posted at
  * once; frames written later in the same turn are coalesced and posted together at the end
  * of the turn (or as soon as a batch is full). Never "always wait, then flush": that turns
@@ -77,8 +85,13 @@ export class Channel {
     return this.closed;
   }
 
-  /** Appends one frame. Returns false if the channel is closed (nothing sent). */
-  write(tag: number, to: number, a: unknown, b: unknown, transfer?: readonly Transferable[]): boolean {
+  /**
+   * Appends one frame. Returns false if the channel is closed (nothing sent). A `heavy` frame
+   * (one that carries much binary data) is posted at once with what is pending before it,
+   * as a transfer is: coalescing megabytes into one batch only makes one huge copy that the
+   * receiver cannot start on until all of it is there.
+   */
+  write(tag: number, to: number, a: unknown, b: unknown, transfer?: readonly Transferable[], heavy = false): boolean {
     if (this.closed) return false;
     const buf = this.buf;
     if (buf === undefined) {
@@ -88,7 +101,7 @@ export class Channel {
       return true;
     }
     buf.push(tag, to, a, b);
-    let full = buf.length >= this.limit;
+    let full = heavy || buf.length >= this.limit;
     if (transfer !== undefined && transfer.length > 0) {
       (this.transfer ??= []).push(...transfer);
       // A transfer moves ownership at the send, as on the eager path: post it now, with the
