@@ -16,7 +16,8 @@ import { describeValue, nameProblem } from '../core/validate.js';
 import { InvalidArgumentError, NoProcessError, ServerExitedError } from '../errors.js';
 import { Threads } from '../threads/thread-host.js';
 import { isPlainObject, isWireRef } from '../transport/validate.js';
-import type { ChildInfo } from './supervisor/server.js';
+import { GenServer } from './gen-server/gen-server.js';
+import type { ChildInfo, SupReply } from './supervisor/server.js';
 import type { SupervisorRef } from './supervisor/supervisor.js';
 import { Supervisor } from './supervisor/supervisor.js';
 
@@ -40,14 +41,22 @@ export const MAX_TREE_CHILDREN = 10_000;
  * whose refs were shown to it). Never rejects. OTP equivalent: `Process.list/0` mapped with
  * `Process.info/1`.
  */
-export async function list(): Promise<ProcessInfo[]> {
+export function list(): Promise<ProcessInfo[]> {
+  return listWithin(LIST_TIMEOUT_MS);
+}
+
+/**
+ * {@link list}, leaving out a thread that does not answer within `timeoutMs` (the observer
+ * asks with a short bound, so one hung thread cannot stall its whole view). Internal.
+ */
+export async function listWithin(timeoutMs: number): Promise<ProcessInfo[]> {
   const rt = currentRuntime();
   const own = processList(rt.procs.values());
   const threads = (rt.channelStats?.() ?? []).map((c) => c.thread).sort((a, b) => a - b);
   const req: ListRequest = { op: 'process_list' };
   const answers = await Promise.all(
     threads.map((t) =>
-      rt.router.call(makeRef(rt.node, t, 0), req, LIST_TIMEOUT_MS).then(
+      rt.router.call(makeRef(rt.node, t, 0), req, timeoutMs).then(
         (v) => checkedList(v, rt.node, t),
         () => [],
       ),
@@ -108,24 +117,44 @@ export interface SupervisionNode {
  * (InvalidArgumentError for a bad `sup`, NoProcessError when it is not alive). OTP
  * equivalent: `supervisor:which_children/1` applied recursively (what observer draws).
  */
-export async function tree(sup: SupervisorRef | string): Promise<SupervisionNode> {
+export function tree(sup: SupervisorRef | string): Promise<SupervisionNode> {
+  return treeWithin(sup, DEFAULT_CALL_MS);
+}
+
+/** The call timeout of `Supervisor.getChildren`, which {@link tree} uses at every level. */
+const DEFAULT_CALL_MS = 5000;
+
+/**
+ * {@link tree} with `timeoutMs` for each level's `which_children` call: a supervisor that
+ * does not answer in time (its thread hung) is reported without children. Internal: the
+ * observer reads trees with a short bound.
+ */
+export async function treeWithin(sup: SupervisorRef | string, timeoutMs: number): Promise<SupervisionNode> {
   const rt = currentRuntime();
-  const children = await Supervisor.getChildren(sup);
+  const children = await childrenOf(sup, timeoutMs);
   const ref = typeof sup === 'string' ? rt.names.get(sup) : sup;
   return {
     ref,
     kind: 'supervisor',
     thread: ref?.thread ?? rt.thread,
     restartCount: 0,
-    children: await childNodes(rt, children, 1),
+    children: await childNodes(rt, children, 1, timeoutMs),
   };
 }
 
+/** `Supervisor.getChildren(sup)` with a call timeout of `timeoutMs` (the same errors). */
+async function childrenOf(sup: SupervisorRef | string, timeoutMs: number): Promise<ChildInfo[]> {
+  if (timeoutMs === DEFAULT_CALL_MS || (typeof sup !== 'string' && !isRef(sup))) return Supervisor.getChildren(sup);
+  const r = (await GenServer.call(sup as SupervisorRef, { op: 'which_children' }, { timeout: timeoutMs })) as SupReply<ChildInfo[]>;
+  if (r.ok) return r.value;
+  throw r.error;
+}
+
 /** The nodes for the children one supervisor reported (checked: they may come from another thread). */
-function childNodes(rt: Runtime, children: unknown, depth: number): Promise<SupervisionNode[]> {
+function childNodes(rt: Runtime, children: unknown, depth: number, timeoutMs: number): Promise<SupervisionNode[]> {
   if (!Array.isArray(children)) return Promise.resolve([]);
   const valid = children.slice(0, MAX_TREE_CHILDREN).filter(isChildShape);
-  return Promise.all(valid.map((c) => childNode(rt, c, depth)));
+  return Promise.all(valid.map((c) => childNode(rt, c, depth, timeoutMs)));
 }
 
 /** True when `c` is a well-formed {@link ChildInfo}. */
@@ -140,20 +169,20 @@ function isChildShape(c: unknown): c is ChildInfo {
 }
 
 /** One child's node, descending into it when it is a supervisor or a thread child. */
-async function childNode(rt: Runtime, c: ChildInfo, depth: number): Promise<SupervisionNode> {
+async function childNode(rt: Runtime, c: ChildInfo, depth: number, timeoutMs: number): Promise<SupervisionNode> {
   const base = { ref: c.ref, id: c.id, restartCount: c.restartCount };
   const ref = c.ref;
   if (c.type === 'worker' || ref === undefined) return { ...base, kind: c.type, thread: ref?.thread ?? rt.thread, children: [] };
   // Thread children exist only on a main thread that has started threads (channelStats is
   // installed then); asking Threads.info elsewhere would set the threads layer up for nothing.
   const host = rt.thread === 0 && rt.channelStats !== undefined ? await threadOf(rt, ref) : undefined;
-  if (host === undefined) return { ...base, kind: 'supervisor', thread: ref.thread, children: await subtree(rt, ref, depth) };
+  if (host === undefined) return { ...base, kind: 'supervisor', thread: ref.thread, children: await subtree(rt, ref, depth, timeoutMs) };
   const root: SupervisionNode = {
     ref: host.root,
     kind: 'supervisor',
     thread: host.thread,
     restartCount: 0,
-    children: await subtree(rt, host.root, depth + 1),
+    children: await subtree(rt, host.root, depth + 1, timeoutMs),
   };
   return { ...base, kind: 'thread', thread: host.thread, children: [root] };
 }
@@ -170,15 +199,15 @@ async function threadOf(rt: Runtime, ref: AnyRef): Promise<{ thread: number; roo
 }
 
 /** The children of supervisor `ref`, or none when it is too deep or no longer answers. */
-async function subtree(rt: Runtime, ref: AnyRef, depth: number): Promise<SupervisionNode[]> {
+async function subtree(rt: Runtime, ref: AnyRef, depth: number, timeoutMs: number): Promise<SupervisionNode[]> {
   if (depth >= MAX_TREE_DEPTH) return [];
   let children: unknown;
   try {
-    children = await withRuntime(rt, () => Supervisor.getChildren(ref as SupervisorRef));
+    children = await withRuntime(rt, () => childrenOf(ref as SupervisorRef, timeoutMs));
   } catch {
-    return []; // it exited (or its thread did) while the tree was read
+    return []; // it exited (or its thread did) while the tree was read, or did not answer in time
   }
-  return childNodes(rt, children, depth + 1);
+  return childNodes(rt, children, depth + 1, timeoutMs);
 }
 
 // --- GenServer.getState ------------------------------------------------------------------

@@ -14,10 +14,9 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { performance } from 'node:perf_hooks';
 import type { SupervisionNode } from '../behaviours/introspection.js';
-import { list, tree } from '../behaviours/introspection.js';
-import type { IntensityStatus } from '../behaviours/supervisor/server.js';
+import { listWithin, treeWithin } from '../behaviours/introspection.js';
 import type { SupervisorRef } from '../behaviours/supervisor/supervisor.js';
-import { Supervisor } from '../behaviours/supervisor/supervisor.js';
+import { GenServer } from '../behaviours/gen-server/gen-server.js';
 import type { ObservedMember } from '../cluster/cluster.js';
 import { observeCluster, setObserveProvider } from '../cluster/cluster.js';
 import type { LifecycleEvent } from '../core/events.js';
@@ -51,6 +50,20 @@ export const MIN_SAMPLE_INTERVAL_MS = 250;
 export const PEER_TIMEOUT_MS = 1000;
 /** How long a worker may take to answer for its counters before its figures are left unknown. */
 const STATS_TIMEOUT_MS = 1000;
+
+/**
+ * How long a sample waits for any one thread or supervisor (its process list, a tree level, an
+ * intensity budget): a hung thread is left out of the view after this, instead of stalling it
+ * for the 5 s of the public calls, and its watchdog state (read on the main thread) shows it.
+ */
+const ASK_TIMEOUT_MS = 1000;
+
+/** `Supervisor.intensity(sup)` with a call timeout of `timeoutMs`. */
+async function intensityWithin(sup: SupervisorRef, timeoutMs: number): Promise<unknown> {
+  const r = (await GenServer.call(sup, { op: 'intensity' }, { timeout: timeoutMs })) as { ok: boolean; value?: unknown; error?: unknown };
+  if (r.ok) return r.value;
+  throw r.error;
+}
 /** Longest `detail` of an {@link ObservedEvent}. */
 const MAX_DETAIL = 200;
 
@@ -243,7 +256,7 @@ class Sampler {
   private async take(): Promise<LocalSample> {
     const rt = this.rt;
     const taken = performance.now();
-    const infos = await withRuntime(rt, () => list());
+    const infos = await withRuntime(rt, () => listWithin(ASK_TIMEOUT_MS));
     const workers = NodeThreads.observe(rt);
     const [stats, trees] = await Promise.all([this.stats(workers), this.trees(infos)]);
     const cluster = observeCluster(rt);
@@ -306,7 +319,7 @@ class Sampler {
     for (const i of infos) if (i.kind === 'supervisor' || i.kind === 'thread') supervising.add(refKey(i.ref));
     const roots = infos.filter((i) => i.kind === 'supervisor' && (i.parent === undefined || !supervising.has(refKey(i.parent))));
     const read = (r: ProcessInfo) =>
-      withRuntime(rt, () => tree(r.ref as SupervisorRef)).then(
+      withRuntime(rt, () => treeWithin(r.ref as SupervisorRef, ASK_TIMEOUT_MS)).then(
         (t) => t,
         () => undefined, // it exited meanwhile
       );
@@ -333,7 +346,7 @@ class Sampler {
     const out = new Map<string, IntensityBudget>();
     await Promise.all(
       sups.map((ref) =>
-        withRuntime(rt, () => Supervisor.intensity(ref as SupervisorRef)).then(
+        withRuntime(rt, () => intensityWithin(ref as SupervisorRef, ASK_TIMEOUT_MS)).then(
           (b) => {
             const checked = checkedBudget(b);
             if (checked !== undefined) out.set(refKey(ref), checked);
@@ -524,11 +537,11 @@ export function watchdogOf(rt: Pick<Runtime, 'clock'>, w: ObservedWorker): Obser
 }
 
 /** A budget as the model carries it (Infinity as null); undefined for a malformed answer. */
-function checkedBudget(b: IntensityStatus): IntensityBudget | undefined {
+function checkedBudget(b: unknown): IntensityBudget | undefined {
   if (!isPlainObject(b)) return undefined;
   const { maxRestarts, withinMs, recent, remaining } = b;
-  if (![maxRestarts, recent, remaining].every((n) => typeof n === 'number' && Number.isFinite(n)) || typeof withinMs !== 'number')
-    return undefined;
+  const finite = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n);
+  if (!finite(maxRestarts) || !finite(recent) || !finite(remaining) || typeof withinMs !== 'number') return undefined;
   return { maxRestarts, withinMs: Number.isFinite(withinMs) ? withinMs : null, recent, remaining };
 }
 

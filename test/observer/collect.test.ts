@@ -275,6 +275,39 @@ describe('watchdog state', () => {
   );
 });
 
+describe('a hung worker thread', () => {
+  it(
+    'does not stall the view: a sample leaves it out within about a second and shows its watchdog late',
+    async () => {
+      // Late after 4 s of silence; the watchdog ends the thread at 8 s.
+      node = await startNode([threadChild('t', TREE, { name: 'obs.hung' }, { watchdogMs: 8000 })]);
+      const tw = await whereisEventually<WorkerProtocol>('obs.hung');
+      collector = createCollector(node.rt);
+      const c = collector;
+      await c.snapshot();
+      GenServer.call(tw, { type: 'spin' }, { timeout: Number.POSITIVE_INFINITY }).catch(() => {});
+      const slowest: number[] = [];
+      const view = await eventually(
+        async () => {
+          await new Promise((r) => setTimeout(r, 300)); // past the 250 ms sample cache
+          const t0 = performance.now();
+          const v = (await c.snapshot()).nodes[0] as NodeView;
+          slowest.push(performance.now() - t0);
+          return v;
+        },
+        (v) => v.threads.find((t) => t.thread === tw.thread)?.watchdog.state === 'late',
+        7_500,
+        'the hung thread shown late',
+      );
+      // Each sample waited for the hung thread at most ASK_TIMEOUT_MS (1 s), not the 5 s of Process.list.
+      expect(Math.max(...slowest)).toBeLessThan(3_500);
+      expect(view.processes.some((p) => p.thread === tw.thread)).toBe(false);
+      expect(view.processes.some((p) => p.thread === 0)).toBe(true);
+    },
+    BOOT_MS * 2 + 20_000,
+  );
+});
+
 describe('Supervisor.intensity', () => {
   it('reports the budget and its use, by ref or name, without changing it', async () => {
     const env = freshRuntime();
