@@ -21,7 +21,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError } from '../errors.js';
-import { microtask } from '../transport/transport.js';
+import { Late, afterTurn } from '../transport/transport.js';
 import type { Frame } from './wire.js';
 import { encodeBatch, encodeFrame, FrameDecoder, Kind, MAX_FRAME_BYTES } from './wire.js';
 
@@ -159,7 +159,7 @@ export class Connection {
     const pending = this.pending;
     if (pending === undefined) {
       this.pending = [];
-      microtask(this.flush);
+      afterTurn(this.flush, Late.Writes);
       this.write(frame);
       return;
     }
@@ -208,6 +208,13 @@ export class Connection {
     this.lastHeard = performance.now();
     this.bytesIn += chunk.length;
     if (this.closedWith !== undefined) return;
+    // This side is awake and handling what arrived: what it sends in answer this turn is
+    // coalesced into one write at the end of the turn (after the channels let go of their
+    // batches), rather than a first write at once and the rest later.
+    if (this.pending === undefined) {
+      this.pending = [];
+      afterTurn(this.flush, Late.Writes);
+    }
     const { frames, error } = this.decoder.push(chunk);
     this.framesIn += frames.length;
     for (const f of frames) {

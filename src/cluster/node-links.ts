@@ -36,7 +36,7 @@ import {
 import { findUncloneable, lastBinaryBytes } from '../transport/cloneable.js';
 import { FRAME, Tag, type WireReason, decodeReason } from '../transport/frames.js';
 import type { Transport } from '../transport/transport.js';
-import { Channel, HEAVY_BYTES, microtask } from '../transport/transport.js';
+import { Channel, HEAVY_BYTES, Late, afterTurn } from '../transport/transport.js';
 import { acceptDown } from '../transport/down-frame.js';
 import {
   MAX_MONITOR_KEY,
@@ -180,7 +180,7 @@ export class NodeLinks implements Outbound {
     return this.peers.has(ref.node);
   }
 
-  deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined, _transfer?: readonly Transferable[]): void {
+  deliver(to: AnyRef, kind: number, msg: unknown, callId: number, _transfer?: readonly Transferable[]): void {
     const peer = this.peers.get(to.node);
     if (peer === undefined) {
       if (kind === CALL) throw this.downError(to.node);
@@ -199,7 +199,7 @@ export class NodeLinks implements Outbound {
     const heavy = lastBinaryBytes() >= HEAVY_BYTES;
     const ch = this.channel(peer, to.thread);
     // Transfer lists mean nothing between machines: the bytes are copied onto the wire.
-    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, (from as RemoteFrom).call, undefined, heavy);
+    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, callId, undefined, heavy);
     else ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, undefined, heavy);
   }
 
@@ -259,7 +259,7 @@ export class NodeLinks implements Outbound {
     if (!this.holding) {
       this.holding = true;
       for (const p of this.peers.values()) for (const c of p.channels.values()) c.hold();
-      microtask(this.release);
+      afterTurn(this.release, Late.Batches);
     }
     let ch = peer.channels.get(thread);
     if (ch === undefined) {
@@ -324,7 +324,7 @@ export class NodeLinks implements Outbound {
       }
     } finally {
       ambient.active = prev;
-      if (hold) microtask(this.release);
+      if (hold) afterTurn(this.release, Late.Batches);
     }
   }
 

@@ -36,8 +36,8 @@ import { LocalFrom } from './runtime.js';
  * (transports only adapt); every decision stays in the router.
  */
 export interface Outbound {
-  /** A call/cast/info for a process elsewhere. `from` is set for calls. Throws if `msg` cannot cross. */
-  deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined, transfer?: readonly Transferable[]): void;
+  /** A call/cast/info for a process elsewhere; `callId` is the call's id (0 for a cast or info). Throws if `msg` cannot cross. */
+  deliver(to: AnyRef, kind: number, msg: unknown, callId: number, transfer?: readonly Transferable[]): void;
   /** A reply (or error) to a caller elsewhere. */
   reply(to: RemoteFrom, ok: boolean, value: unknown): void;
   /** The caller gave up (timeout): drop the call if not started. */
@@ -54,6 +54,14 @@ export interface Outbound {
 
 /** Objects moved (not copied) to another thread: ArrayBuffers, MessagePorts. */
 export type Transferable = ArrayBuffer | { close(): void };
+
+/** The capability of the promise {@link Router.call} just made (see `grab`). */
+const grabbed: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: () => {}, reject: () => {} };
+/** The executor every call's promise shares: it runs synchronously inside `new Promise`. */
+function grab(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  grabbed.resolve = resolve;
+  grabbed.reject = reject;
+}
 
 /**
  * The calls this thread made to other threads/nodes that await a reply, by call id.
@@ -195,7 +203,7 @@ export class Router {
       this.dropped(to, 'unreachable');
       return;
     }
-    out.deliver(to, kind, msg, undefined, transfer);
+    out.deliver(to, kind, msg, 0, transfer);
   }
 
   /** Counts a cast/info that could not be delivered and reports it as a 'cast_dropped' event. */
@@ -207,58 +215,68 @@ export class Router {
 
   /** Starts a call; the promise always settles: reply, typed error, or CallTimeoutError. */
   call(to: AnyRef, msg: unknown, timeoutMs: number, transfer?: readonly Transferable[]): Promise<unknown> {
+    // One shared executor (no closure per call): the capability is picked up right after.
+    const promise = new Promise(grab);
+    const from = new LocalFrom(this.rt, grabbed.resolve, grabbed.reject, to, msg, timeoutMs);
+    try {
+      this.route(from, to, msg, timeoutMs, transfer);
+    } catch (e) {
+      if (from.settle()) from.reject(e);
+    }
+    return promise;
+  }
+
+  private route(from: LocalFrom, to: AnyRef, msg: unknown, timeoutMs: number, transfer: readonly Transferable[] | undefined): void {
     const rt = this.rt;
-    return new Promise((resolve, reject) => {
-      const from = new LocalFrom(rt, resolve, reject, to, msg, timeoutMs);
-      if (to.thread === rt.thread && to.node === rt.node) {
-        const p = rt.procs.get(to.id);
-        if (p === undefined) {
-          reject(new NoProcessError(formatRef(to)));
-          return;
-        }
-        if (p === rt.current) {
-          // OTP's calling_self: the reply could only come from this very handler. Only the
-          // synchronous part of a handler is known here (rt.current); after an `await` the
-          // caller is unknown, and a call to a busy process is an ordinary queued call, so a
-          // self-call there times out. Telling them apart would need AsyncLocalStorage, which
-          // costs every promise on the thread (measured: local calls ~2.5x slower on Node 20).
-          // The one rule is documented in docs/concepts/genserver.md, "Pitfalls".
-          reject(new InvalidArgumentError('call target', `${formatRef(to)} called itself; it would wait on its own mailbox`));
-          return;
-        }
-        let m = msg;
-        if (rt.strictMessages) {
-          // As a cross-thread call would, before the target is touched.
-          const copy = strictCopy(msg, to);
-          if (copy instanceof NotCloneableError) {
-            reject(copy);
-            return;
-          }
-          m = copy.value;
-        }
-        if (p.bound !== undefined && p.admit() !== Admit.Yes) {
-          reject(full(p));
-          return;
-        }
-        p.enqueue(CALL, m, from);
-      } else {
-        const out = this.out(to);
-        if (out === undefined || !out.reachable(to)) {
-          reject(this.unreachable?.(to) ?? new NoProcessError(formatRef(to)));
-          return;
-        }
-        from.callId = this.nextCall++;
-        this.outgoing.set(from.callId, from);
-        try {
-          out.deliver(to, CALL, msg, { node: rt.node, thread: rt.thread, call: from.callId }, transfer);
-        } catch (e) {
-          this.outgoing.take(from.callId);
-          reject(e);
-          return;
-        }
+    const reject = from.reject;
+    if (to.thread === rt.thread && to.node === rt.node) {
+      const p = rt.procs.get(to.id);
+      if (p === undefined) {
+        reject(new NoProcessError(formatRef(to)));
+        return;
       }
-      if (timeoutMs !== Number.POSITIVE_INFINITY) rt.deadlines.add(from, timeoutMs);
-    });
+      if (p === rt.current) {
+        // OTP's calling_self: the reply could only come from this very handler. Only the
+        // synchronous part of a handler is known here (rt.current); after an `await` the
+        // caller is unknown, and a call to a busy process is an ordinary queued call, so a
+        // self-call there times out. Telling them apart would need AsyncLocalStorage, which
+        // costs every promise on the thread (measured: local calls ~2.5x slower on Node 20).
+        // The one rule is documented in docs/concepts/genserver.md, "Pitfalls".
+        reject(new InvalidArgumentError('call target', `${formatRef(to)} called itself; it would wait on its own mailbox`));
+        return;
+      }
+      let m = msg;
+      if (rt.strictMessages) {
+        // As a cross-thread call would, before the target is touched.
+        const copy = strictCopy(msg, to);
+        if (copy instanceof NotCloneableError) {
+          reject(copy);
+          return;
+        }
+        m = copy.value;
+      }
+      if (p.bound !== undefined && p.admit() !== Admit.Yes) {
+        reject(full(p));
+        return;
+      }
+      p.enqueue(CALL, m, from);
+    } else {
+      const out = this.out(to);
+      if (out === undefined || !out.reachable(to)) {
+        reject(this.unreachable?.(to) ?? new NoProcessError(formatRef(to)));
+        return;
+      }
+      from.callId = this.nextCall++;
+      this.outgoing.set(from.callId, from);
+      try {
+        out.deliver(to, CALL, msg, from.callId, transfer);
+      } catch (e) {
+        this.outgoing.take(from.callId);
+        reject(e);
+        return;
+      }
+    }
+    if (timeoutMs !== Number.POSITIVE_INFINITY) rt.deadlines.add(from, timeoutMs);
   }
 
   /** A remote call timed out here: forget it and tell the callee to withdraw it. */

@@ -100,9 +100,9 @@ export class ExposingOutbound implements Outbound {
     private readonly exposure: Exposure,
   ) {}
 
-  deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined, transfer?: readonly Transferable[]): void {
+  deliver(to: AnyRef, kind: number, msg: unknown, callId: number, transfer?: readonly Transferable[]): void {
     // The refs inside `msg` are recorded by the clone check's own walk (ThreadLinks.onRefOut).
-    this.inner.deliver(to, kind, msg, from, transfer);
+    this.inner.deliver(to, kind, msg, callId, transfer);
   }
 
   reply(to: RemoteFrom, ok: boolean, value: unknown): void {

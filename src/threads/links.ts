@@ -218,7 +218,7 @@ export class ThreadLinks implements Outbound {
     return ref.node === this.rt.node && this.channels.has(ref.thread);
   }
 
-  deliver(to: AnyRef, kind: number, msg: unknown, from: RemoteFrom | undefined, transfer?: readonly Transferable[]): void {
+  deliver(to: AnyRef, kind: number, msg: unknown, callId: number, transfer?: readonly Transferable[]): void {
     const ch = this.channel(to);
     const problem = findUncloneable(msg, 'message', this.onRefOut);
     if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, formatRef(to));
@@ -233,7 +233,7 @@ export class ThreadLinks implements Outbound {
     }
     c.sentFrames++;
     const heavy = lastBinaryBytes() >= HEAVY_BYTES;
-    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, (from as RemoteFrom).call, transfer, heavy);
+    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, callId, transfer, heavy);
     else {
       c.sentCasts++;
       ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, transfer, heavy);

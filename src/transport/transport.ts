@@ -38,6 +38,57 @@ export function microtask(fn: () => void): void {
 }
 
 /**
+ * When an {@link afterTurn} callback runs: every `Batches` callback of the turn (channels let
+ * go of what they held) before any `Writes` callback (sockets write what coalesced), so one
+ * turn's batches leave in one write.
+ */
+export const Late = { Batches: 0, Writes: 1 } as const;
+export type Late = (typeof Late)[keyof typeof Late];
+
+const lateBatches: (() => void)[] = [];
+const lateWrites: (() => void)[] = [];
+let lateArmed = false;
+
+/**
+ * Runs `fn` at the end of this turn: once the microtask queue is empty, so promise reactions
+ * to what arrived this turn (however many hops deep) have run and written what they send.
+ * A nextTick queued from a microtask runs only after the microtask queue drains, which is
+ * the hook. Callbacks queued while the late ones run (a flush that posts to a socket) run in
+ * the same pass, batches before writes.
+ */
+export function afterTurn(fn: () => void, when: Late): void {
+  (when === Late.Batches ? lateBatches : lateWrites).push(fn);
+  if (!lateArmed) {
+    lateArmed = true;
+    microtask(armLate);
+  }
+}
+
+const armLate = (): void => {
+  process.nextTick(runLate);
+};
+
+function runLate(): void {
+  let b = 0;
+  let w = 0;
+  try {
+    while (b < lateBatches.length || w < lateWrites.length) {
+      if (b < lateBatches.length) (lateBatches[b++] as () => void)();
+      else (lateWrites[w++] as () => void)();
+    }
+  } finally {
+    lateBatches.splice(0, b);
+    lateWrites.splice(0, w);
+    lateArmed = false;
+    // A callback threw: the rest still run, in the next pass.
+    if (lateBatches.length > 0 || lateWrites.length > 0) {
+      lateArmed = true;
+      microtask(armLate);
+    }
+  }
+}
+
+/**
  * Binary bytes (see `lastBinaryBytes` in cloneable.ts) from which a message is a `heavy` frame:
  * posted at once with what is pending rather than coalesced into the turn's batch. Cloning
  * one batch of 64 one-megabyte buffers measured 5-8x slower than posting them one by one

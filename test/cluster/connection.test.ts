@@ -70,14 +70,43 @@ describe('Connection', () => {
     const write = vi.spyOn(a.socket, 'write');
     for (let i = 0; i < 100; i++) a.sendBatch(1, 2, [1, i, { i }, 0]);
     expect(write).toHaveBeenCalledTimes(1);
+    // The rest leaves at the end of the turn: after every microtask, sends made from promise
+    // reactions a few hops deep included.
     await Promise.resolve();
     await Promise.resolve();
+    for (let i = 100; i < 103; i++) a.sendBatch(1, 2, [1, i, { i }, 0]);
+    expect(write).toHaveBeenCalledTimes(1);
+    await new Promise((r) => setImmediate(r));
     expect(write).toHaveBeenCalledTimes(2);
-    await until(() => got.frames.length === 100);
-    expect(got.frames.map((f) => (f.kind === Kind.BATCH ? f.batch[1] : -1))).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    await until(() => got.frames.length === 103);
+    expect(got.frames.map((f) => (f.kind === Kind.BATCH ? f.batch[1] : -1))).toEqual(Array.from({ length: 103 }, (_, i) => i));
     // A new turn goes out eagerly again.
     a.send(Kind.HELLO, { x: 1 });
     expect(write).toHaveBeenCalledTimes(3);
+  });
+
+  it('answers what arrived in one write at the end of the turn, not an eager first one', async () => {
+    const [a, b] = await pair({ tickMs: 0 });
+    const got = record(a);
+    const write = vi.spyOn(b.socket, 'write');
+    let seen = 0;
+    let reads = 0;
+    b.socket.on('data', () => reads++);
+    b.onFrame((f) => {
+      if (f.kind !== Kind.BATCH) return;
+      // Answered from a promise reaction two hops later, as a caller's continuation would be.
+      void Promise.resolve()
+        .then(() => undefined)
+        .then(() => b.sendBatch(2, 1, [4, 0, f.batch[2], f.batch[3]]));
+      seen++;
+    });
+    for (let i = 0; i < 50; i++) a.sendBatch(1, 2, [3, 1, i, i + 1]);
+    await until(() => got.frames.length === 50);
+    expect(seen).toBe(50);
+    // However the 50 requests were split into reads, each read's answers left in one write
+    // (an eager first answer would make it two for every read of more than one request).
+    expect(write.mock.calls.length).toBe(reads);
+    expect(got.frames.map((f) => (f.kind === Kind.BATCH ? f.batch[2] : -1))).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 
   it('caps one coalesced write at ~64 KiB', async () => {

@@ -14,8 +14,8 @@ function node(): { rt: Runtime; sent: { thread: number; call: number; msg: unkno
   const sent: { thread: number; call: number; msg: unknown }[] = [];
   const noop = (): void => {};
   const out: Outbound = {
-    deliver: (to, _kind, msg, from) => {
-      sent.push({ thread: to.thread, call: (from as { call: number }).call, msg });
+    deliver: (to, _kind, msg, callId) => {
+      sent.push({ thread: to.thread, call: callId, msg });
     },
     reply: noop,
     cancel: noop,
