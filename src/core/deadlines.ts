@@ -3,8 +3,16 @@
  * in the order they were made, so each distinct timeout value keeps a FIFO; one clock timer
  * is armed for the earliest head. Settled entries are dropped lazily from the heads, which
  * keeps the queues tiny when replies come back in order (the common case).
+ *
+ * With the real clock, the calls made in one run of microtasks share one reading of it, taken
+ * in a microtask after them: a deadline is stamped a little late, never early (a call never
+ * times out before its timeout has passed, as with Node's timers), and a pipeline of calls
+ * does not read the clock once per call (~45 ns each, a tenth of a cross-thread call's cost).
+ * An injected clock is read at once for each call, so a test that advances it right after a
+ * call sees the exact deadline.
  */
 import type { Clock, TimerHandle } from './clock.js';
+import { realClock } from './clock.js';
 
 /** Something that may time out. `expire` is called once if it is still unsettled at its deadline. */
 export interface Expirable {
@@ -13,12 +21,18 @@ export interface Expirable {
   expire(): void;
 }
 
-/** Entries in items[head, tail). The array is reused when it empties (no `length = 0`). */
+/**
+ * Entries in items[head, tail); those from `stamped` on still wait for their deadline (NaN).
+ * The array is reused when it empties (no `length = 0`).
+ */
 class Fifo {
   items: Expirable[] = [];
   head = 0;
   tail = 0;
+  stamped = 0;
 }
+
+const resolved = Promise.resolve();
 
 export class Deadlines {
   private readonly byTimeout = new Map<number, Fifo>();
@@ -30,7 +44,13 @@ export class Deadlines {
   /** Tracked entries not yet settled: the timer holds the process open only while this is > 0. */
   private live = 0;
 
-  constructor(private readonly clock: Clock) {}
+  /** Deadlines are stamped once per run of microtasks (real clock only, see the module comment). */
+  private readonly lazy: boolean;
+  private stampQueued = false;
+
+  constructor(private readonly clock: Clock) {
+    this.lazy = clock === realClock;
+  }
 
   /**
    * Tracks `e`, which expires `timeoutMs` from now (a duration, see duration.ts). An infinite
@@ -52,14 +72,40 @@ export class Deadlines {
     }
     this.trim(q);
     if (this.live++ === 0 && this.timer !== undefined) (this.timer as { ref?: () => void }).ref?.();
-    e.deadline = this.clock.now() + timeoutMs;
     const items = q.items;
     const t = q.tail;
     if (t < items.length) items[t] = e;
     else items.push(e);
     q.tail = t + 1;
+    if (this.lazy) {
+      e.deadline = Number.NaN;
+      if (!this.stampQueued) {
+        this.stampQueued = true;
+        void resolved.then(this.stamp);
+      }
+      return;
+    }
+    e.deadline = this.clock.now() + timeoutMs;
+    q.stamped = t + 1;
     if (e.deadline < this.timerAt) this.arm(e.deadline);
   }
+
+  /** Gives the calls added since the last stamp their deadline: one clock reading for all. */
+  private readonly stamp = (): void => {
+    this.stampQueued = false;
+    const now = this.clock.now();
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const [timeout, q] of this.byTimeout) {
+      const items = q.items;
+      const from = q.stamped < q.head ? q.head : q.stamped;
+      if (from >= q.tail) continue;
+      const deadline = now + timeout;
+      for (let i = from; i < q.tail; i++) (items[i] as Expirable).deadline = deadline;
+      q.stamped = q.tail;
+      if (deadline < earliest) earliest = deadline;
+    }
+    if (earliest < this.timerAt) this.arm(earliest);
+  };
 
   /** A tracked entry settled (reply, error or expiry). */
   done(): void {
@@ -94,11 +140,13 @@ export class Deadlines {
     if (h === t) {
       q.head = 0;
       q.tail = 0;
+      q.stamped = 0;
       if (items.length > 1024) q.items = [];
     } else if (h > 1024 && h * 2 > t) {
       q.items = items.slice(h, t);
       q.head = 0;
       q.tail = t - h;
+      q.stamped = q.stamped > h ? q.stamped - h : 0;
     } else q.head = h;
   }
 
@@ -128,8 +176,9 @@ export class Deadlines {
           q.head++;
           continue;
         }
-        if (e.deadline > now) {
-          next = Math.min(next, e.deadline);
+        // Not due yet, or not stamped yet (NaN: its stamp is queued and arms the timer).
+        if (!(e.deadline <= now)) {
+          if (e.deadline > now) next = Math.min(next, e.deadline);
           break;
         }
         expired.push(e);

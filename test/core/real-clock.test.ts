@@ -2,7 +2,7 @@
  * Long and infinite durations on the real clock: Node clamps a timer over 2^31−1 ms to 1 ms
  * (with a TimeoutOverflowWarning); Spindle's clock must neither fire early nor warn.
  */
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import type { GenServerBehavior } from '../../src/index.js';
 import { GenServer, Result, realClock } from '../../src/index.js';
 import { freshRuntime } from '../../src/testing.js';
@@ -78,4 +78,48 @@ it('stop and shutdownTimeout past 2^31−1 ms let terminate finish; sendAfter(�
   await GenServer.stop(ref, 'normal', { timeout: 1e12 });
   expect(terminated).toBe(true);
   expect(warnings).not.toContain('TimeoutOverflowWarning');
+});
+
+type Silent = { call: ['never', never] };
+const silent: GenServerBehavior<null, Silent> = {
+  init: () => null,
+  handleCall: (_m, s) => Result.noreply(s),
+};
+
+it('a call made late in a long turn times out no earlier than its timeout after the call', async () => {
+  const ref = await GenServer.start(silent);
+  // Work before the call, in the same turn, must not count against its timeout.
+  const spinUntil = performance.now() + 40;
+  while (performance.now() < spinUntil) {
+    // busy: a handler doing CPU work before it calls out
+  }
+  const t0 = performance.now();
+  const call = GenServer.call(ref, 'never', { timeout: 25 });
+  // And neither must work after it in the same turn shorten it below 25 ms from the call.
+  const after = performance.now() + 10;
+  while (performance.now() < after) {
+    // busy
+  }
+  await expect(call).rejects.toMatchObject({ name: 'CallTimeoutError' });
+  expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
+  await GenServer.stop(ref);
+});
+
+it('a burst of calls in one turn reads the real clock once for all their deadlines, and each still times out', async () => {
+  const ref = await GenServer.start(silent);
+  const now = vi.spyOn(performance, 'now');
+  try {
+    const before = now.mock.calls.length;
+    const calls = Array.from({ length: 500 }, () => GenServer.call(ref, 'never', { timeout: 20 }));
+    await Promise.resolve();
+    await Promise.resolve();
+    // The handler's drain reads the clock once per slice check, not once per call.
+    expect(now.mock.calls.length - before).toBeLessThan(50);
+    now.mockRestore();
+    const results = await Promise.allSettled(calls);
+    expect(results.every((r) => r.status === 'rejected' && (r.reason as Error).name === 'CallTimeoutError')).toBe(true);
+  } finally {
+    now.mockRestore();
+  }
+  await GenServer.stop(ref);
 });
