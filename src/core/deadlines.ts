@@ -97,7 +97,7 @@ export class Deadlines {
     let earliest = Number.POSITIVE_INFINITY;
     for (const [timeout, q] of this.byTimeout) {
       const items = q.items;
-      const from = q.stamped < q.head ? q.head : q.stamped;
+      const from = Math.max(q.stamped, q.head);
       if (from >= q.tail) continue;
       const deadline = now + timeout;
       for (let i = from; i < q.tail; i++) (items[i] as Expirable).deadline = deadline;
