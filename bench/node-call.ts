@@ -4,7 +4,9 @@
  *   `extra.latencyNs` / `baselineLatencyNs`: p50/p90/p99/max of single calls timed one by one
  *   (5k each, interleaved in chunks of 500), the cross-node series of the latency chart;
  * - pipelined, 1024 calls outstanding, vs a raw pipeline of `[CALL, to, message, id]` frames in
- *   the cluster's batch codec (each turn's requests in one frame, answered in kind).
+ *   the cluster's batch codec (each turn's requests in one frame, answered in kind); also vs
+ *   the same raw pipeline with a promise per call (what the promise API costs by itself) and
+ *   vs node:v8 batches.
  */
 import type { Ref } from '../src/index.js';
 import { GenServer } from '../src/index.js';
@@ -88,6 +90,58 @@ function rawPipelined(raw: RawClient, n: number, v8 = false): Promise<number> {
   });
 }
 
+/**
+ * The raw pipeline driven as the Spindle side is: each call returns a promise, settled by call
+ * id when its reply frame arrives, and its continuation issues the next call. Same frames, same
+ * batches, same codec as {@link rawPipelined}: the gap between the two is what a promise per
+ * call costs by itself, the part of Spindle's gap no transport work can remove.
+ */
+function rawPromisePipelined(raw: RawClient, n: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    let sent = 0;
+    let done = 0;
+    let queue: unknown[] = [];
+    let queued = false;
+    const waiting = new Map<number, (v: unknown) => void>();
+    const flush = (): void => {
+      queued = false;
+      const q = queue;
+      queue = [];
+      raw.send(3, q);
+    };
+    const call = (id: number): Promise<unknown> => {
+      queue.push(3, 7, id, id); // [CALL, to, message, call id]
+      if (!queued) {
+        queued = true;
+        queueMicrotask(flush);
+      }
+      return new Promise((settle) => waiting.set(id, settle));
+    };
+    raw.onFrame = (_op, value) => {
+      const replies = value as unknown[];
+      for (let i = 0; i < replies.length; i += 4) {
+        const id = replies[i + 3] as number;
+        const settle = waiting.get(id);
+        waiting.delete(id);
+        settle?.(replies[i + 2]);
+      }
+    };
+    const one = (): void => {
+      sent++;
+      call(sent).then(() => {
+        done++;
+        if (sent < n) one();
+        else if (done === n) {
+          raw.onFrame = undefined;
+          resolve((n * 1000) / (now() - t0));
+        }
+      }, reject);
+    };
+    for (let i = 0; i < WINDOW && i < n; i++) one();
+  });
+}
+
 export const scenario: Scenario = {
   name: 'node-call',
   description: 'calls to a GenServer on another node (loopback TCP): sequential and 1024 outstanding, vs raw TCP',
@@ -111,6 +165,7 @@ export const scenario: Scenario = {
       spindle: () => spindlePipelined(ref, PIPELINED),
       raw: () => rawPipelined(pair.raw, PIPELINED),
       rawV8: () => rawPipelined(pair.raw, PIPELINED, true),
+      rawPromise: () => rawPromisePipelined(pair.raw, PIPELINED),
     });
     await pair.stop();
     const seqPairs = { spindle: seq.spindle, baseline: seq.raw };
@@ -134,6 +189,15 @@ export const scenario: Scenario = {
         unit: 'call/s',
         checks: [{ label: '≥ 80% of raw', pass: (pairedRatio(pipePairs) ?? 0) >= 0.8 }],
         samples: pipePairs,
+      },
+      {
+        scenario: `cross-node calls, ${WINDOW} outstanding, against a promise per raw call`,
+        spindle: median(pipe.spindle),
+        baseline: median(pipe.rawPromise),
+        baselineLabel: 'raw TCP batched pipeline, a promise per call',
+        unit: 'call/s',
+        checks: [],
+        samples: { spindle: pipe.spindle, baseline: pipe.rawPromise },
       },
       {
         scenario: `cross-node calls, ${WINDOW} outstanding, against node:v8 batches`,

@@ -381,7 +381,8 @@ function events(p: Proc): void {
 // discriminants); the intersection still rejects messages outside the protocol.
 function call<P extends Protocol, const M>(ref: ServerRef<P>, msg: M & CallMsg<P>, options?: CallOptions): Promise<ReplyOf<P, M>> {
   // A promise-returning API rejects on bad input rather than throwing synchronously.
-  const bad = refProblem(ref, 'GenServer.call');
+  const plain = isRef(ref);
+  const bad = plain ? undefined : refProblem(ref, 'GenServer.call');
   if (bad !== undefined) return Promise.reject(bad);
   let timeout: number;
   try {
@@ -390,6 +391,8 @@ function call<P extends Protocol, const M>(ref: ServerRef<P>, msg: M & CallMsg<P
     return Promise.reject(e);
   }
   const rt = currentRuntime();
+  // A ref (the common case) needs no resolving: straight to the router.
+  if (plain) return rt.router.call(ref, msg, timeout, options?.transfer) as Promise<ReplyOf<P, M>>;
   if (isRemoteName(ref)) return callRemoteName(rt, ref, msg, timeout, options?.transfer) as Promise<ReplyOf<P, M>>;
   const target = resolve(rt, ref);
   if (target === undefined) return Promise.reject(new NoProcessError(formatTarget(ref)));
@@ -409,9 +412,14 @@ function checkCallOptions(options: unknown): number {
 
 /** Sends a cast (fire-and-forget) to `ref`; dropped and counted when no process is there. */
 function cast<P extends Protocol>(ref: ServerRef<P>, msg: CastMsg<P>, options?: SendOptions): void {
-  checkRef(ref, 'GenServer.cast');
+  const plain = isRef(ref);
+  if (!plain) checkRef(ref, 'GenServer.cast');
   if (options !== undefined) checkTransfer(checkOptions<SendOptions>('options', options).transfer);
   const rt = currentRuntime();
+  if (plain) {
+    rt.router.send(ref, CAST, msg, options?.transfer, true);
+    return;
+  }
   if (isRemoteName(ref)) {
     sendRemoteName(rt, ref, CAST, msg, options?.transfer);
     return;
