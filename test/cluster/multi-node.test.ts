@@ -143,6 +143,9 @@ describe.sequential('a cluster of node processes', () => {
     // A remote process exits: the trapping linker here gets an EXIT with its reason.
     const target = await n2.request<AnyRef>({ cmd: 'spawn', behavior: 'echo' });
     const { linkId } = await n1.request<{ linkId: number }>({ cmd: 'link', target });
+    // The link is in place once a later call through the same pair has been answered (the
+    // exit below travels another way, from this test to n2, and could overtake the LINK).
+    await n1.request({ cmd: 'call', target, msg: 'sync' });
     await n2.request({ cmd: 'exit', target, reason: { shutdown: 'bye' } });
     const exit = await n1.waitFor((e) => e.event === 'exit' && e.linkId === linkId, 10000, 'EXIT from the remote process');
     expect(exit.event === 'exit' && exit.reason).toMatch(/shutdown/);
