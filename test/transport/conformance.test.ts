@@ -156,6 +156,27 @@ describe.each(transports)('Transport conformance: %s', (_name, factory, caps) =>
     expect(inbox.frames.slice(0, 23).map((f) => f[2])).toEqual(Array.from({ length: 23 }, (_, i) => i - 1));
   });
 
+  it('posts dense batches of exactly the frames written (the batch array is made full size, then cut)', async () => {
+    const [a, b] = await pair();
+    const inbox = receive(b);
+    const dense: boolean[] = [];
+    const post = a.post.bind(a);
+    a.post = (batch: unknown[], transfer?: readonly Transferable[]) => {
+      dense.push(Object.keys(batch).length === batch.length && batch.length % 4 === 0);
+      post(batch, transfer);
+    };
+    const ch = new Channel(a, 16);
+    ch.hold();
+    for (let i = 0; i < 7; i++) ch.write(1, 1, i === 3 ? undefined : i, 0); // 28 words: 16, then 12 at the flush
+    ch.flush();
+    for (let i = 0; i < 3; i++) ch.write(1, 1, 10 + i, 0);
+    await turn();
+    await waitFor(() => inbox.frames.length === 10, 5000, 'ten frames');
+    expect(dense.length).toBeGreaterThanOrEqual(3);
+    expect(dense.every(Boolean)).toBe(true);
+    expect(inbox.frames.map((f) => f[2])).toEqual([0, 1, 2, undefined, 4, 5, 6, 10, 11, 12]);
+  });
+
   it('hold(): the first frame waits too; flush() posts the held frames as one batch; the next turn is eager again', async () => {
     const [a, b] = await pair();
     const inbox = receive(b);
