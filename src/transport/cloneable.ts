@@ -56,14 +56,31 @@ export function findUncloneable(
   if (t === 'function') return { path: root, valueType: 'function' };
   if (t === 'symbol') return { path: root, valueType: 'symbol' };
   if (t !== 'object' || value === null) return undefined;
-  const guard: Guard = { seen: undefined, refs: onRef === undefined ? undefined : [] };
-  const found = walk(value as object, guard);
+  // One guard per nesting level of this function (a getter read by the walk may send a message
+  // itself), reused from message to message: nothing is allocated for a flat message.
+  const guard = (guards[depth] ??= { seen: undefined, refs: undefined, wantRefs: false });
+  guard.wantRefs = onRef !== undefined;
+  depth++;
+  let found: Found | undefined;
+  let refs: RefLike[] | undefined;
+  try {
+    found = walk(value as object, guard);
+  } finally {
+    depth--;
+    refs = guard.refs;
+    guard.seen = undefined;
+    guard.refs = undefined;
+  }
   if (found === undefined) {
-    if (onRef !== undefined) for (const r of guard.refs as RefLike[]) onRef(r);
+    if (onRef !== undefined && refs !== undefined) for (const r of refs) onRef(r);
     return undefined;
   }
   return { path: root + found.segments.reverse().join(''), valueType: found.valueType };
 }
+
+/** The guards of the walks in progress, by nesting depth (see {@link findUncloneable}). */
+const guards: Guard[] = [];
+let depth = 0;
 
 type RefLike = { node: string; thread: number; id: number };
 
@@ -80,10 +97,14 @@ export function lastBinaryBytes(): number {
   return binaryBytes;
 }
 
-/** The cycle guard, created on the first nested object (most messages never need it); refs seen, when asked for. */
+/**
+ * The cycle guard, its set created on the first nested object (most messages never need
+ * it); the refs seen, when asked for (`wantRefs`), their list created on the first one.
+ */
 interface Guard {
   seen: Set<object> | undefined;
   refs: RefLike[] | undefined;
+  wantRefs: boolean;
 }
 
 /** Checks one member of `parent` reached through `segment` (`.key`, `[i]`, …). */
@@ -115,9 +136,9 @@ function walk(obj: object, guard: Guard): Found | undefined {
   }
   if (proto === Object.prototype || proto === null) {
     // The hot case: plain objects.
-    if (guard.refs !== undefined) {
+    if (guard.wantRefs) {
       const r = obj as { node?: unknown; thread?: unknown; id?: unknown };
-      if (typeof r.id === 'number' && typeof r.thread === 'number' && typeof r.node === 'string') guard.refs.push(r as RefLike);
+      if (typeof r.id === 'number' && typeof r.thread === 'number' && typeof r.node === 'string') (guard.refs ??= []).push(r as RefLike);
     }
     for (const k in obj) {
       const v = (obj as Record<string, unknown>)[k];

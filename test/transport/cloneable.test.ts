@@ -49,4 +49,25 @@ describe('findUncloneable', () => {
   it('uses the given root in the path', () => {
     expect(findUncloneable({ f: () => 1 }, 'reply')?.path).toBe('reply.f');
   });
+  it('a getter that checks another message during the walk (a send inside a getter) spoils neither result', () => {
+    const inner: { node: string; thread: number; id: number }[] = [];
+    const shared = { deep: { x: 1 } };
+    let innerResult: unknown = 'not run';
+    const outer = {
+      first: shared,
+      get second() {
+        innerResult = findUncloneable({ a: shared, b: { node: 'n', thread: 0, id: 9 } }, 'message', (r) => inner.push(r));
+        return { again: shared, f: () => 1 };
+      },
+    };
+    const outerRefs: unknown[] = [];
+    expect(findUncloneable(outer, 'message', (r) => outerRefs.push(r))).toEqual({ path: 'message.second.f', valueType: 'function' });
+    expect(innerResult).toBeUndefined();
+    expect(inner).toEqual([{ node: 'n', thread: 0, id: 9 }]);
+    expect(outerRefs).toEqual([]);
+    // And the next flat message starts clean.
+    const after: unknown[] = [];
+    expect(findUncloneable({ node: 'm', thread: 1, id: 2 }, 'message', (r) => after.push(r))).toBeUndefined();
+    expect(after).toEqual([{ node: 'm', thread: 1, id: 2 }]);
+  });
 });
