@@ -117,6 +117,7 @@ export class NodeLinks implements Outbound {
   nodeUp(node: string): void {
     if (this.peers.has(node)) return;
     this.peers.set(node, new Peer(node));
+    this.lastNode = undefined;
     this.shorts.set(shortNodeId(node), node);
     this.downs.delete(node);
   }
@@ -129,6 +130,7 @@ export class NodeLinks implements Outbound {
     const peer = this.peers.get(node);
     if (peer === undefined) return;
     this.peers.delete(node);
+    this.lastNode = undefined;
     if (this.shorts.get(shortNodeId(node)) === node) this.shorts.delete(shortNodeId(node));
     this.downs.set(node, reason);
     if (this.downs.size > MAX_REMEMBERED) this.downs.delete(this.downs.keys().next().value as string);
@@ -177,11 +179,26 @@ export class NodeLinks implements Outbound {
   // --- Outbound -------------------------------------------------------------------------
 
   reachable(ref: AnyRef): boolean {
-    return this.peers.has(ref.node);
+    return this.peerOf(ref.node) !== undefined;
+  }
+
+  /**
+   * The last node string asked about and its peer: a stream of sends to one node asks for the
+   * same ref's node string each time, which this answers without a map lookup.
+   */
+  private lastNode: string | undefined;
+  private lastPeer: Peer | undefined;
+
+  private peerOf(node: string): Peer | undefined {
+    if (node === this.lastNode) return this.lastPeer;
+    const peer = this.peers.get(node);
+    this.lastNode = node;
+    this.lastPeer = peer;
+    return peer;
   }
 
   deliver(to: AnyRef, kind: number, msg: unknown, callId: number, _transfer?: readonly Transferable[]): void {
-    const peer = this.peers.get(to.node);
+    const peer = this.peerOf(to.node);
     if (peer === undefined) {
       if (kind === CALL) throw this.downError(to.node);
       this.rt.router.dropped(to, 'unreachable');
@@ -249,7 +266,7 @@ export class NodeLinks implements Outbound {
   }
 
   private channelTo(ref: { node: string; thread: number }): Channel | undefined {
-    const peer = this.peers.get(ref.node);
+    const peer = this.peerOf(ref.node);
     return peer === undefined ? undefined : this.channel(peer, ref.thread);
   }
 
