@@ -96,6 +96,16 @@ function runLate(): void {
  */
 export const HEAVY_BYTES = 64 * 1024;
 
+/** Words of a turn's first batch array (8 frames); past them it is remade at the batch size. */
+const FIRST_WORDS = 32;
+
+/** A batch array of `size` holding the `n` words of `buf`. */
+function grown(buf: unknown[], n: number, size: number): unknown[] {
+  const big = new Array(size);
+  for (let i = 0; i < n; i++) big[i] = buf[i];
+  return big;
+}
+
 /**
  * Eager per-destination batching (docs/architecture.md): with nothing pending a frame is posted at
  * once; frames written later in the same turn are coalesced and posted together at the end
@@ -151,10 +161,12 @@ export class Channel {
       this.postSafely([tag, to, a, b], transfer);
       return true;
     }
-    // The batch array is made at its full size once, then filled: pushing frame by frame
-    // reallocated and copied it a dozen times a batch, most of a cast's garbage.
+    // The batch array is made small, then once at its full size, and filled: pushing frame by
+    // frame reallocated and copied it a dozen times a batch (most of a cast's garbage), and a
+    // full-size array for every turn cost a lone call's round trip ~5 %.
     const n = this.words;
-    if (n === 0 && buf.length === 0) buf = this.buf = new Array(this.limit);
+    if (n === 0 && buf.length === 0) buf = this.buf = new Array(this.limit < FIRST_WORDS ? this.limit : FIRST_WORDS);
+    else if (n === buf.length) buf = this.buf = grown(buf, n, this.limit);
     buf[n] = tag;
     buf[n + 1] = to;
     buf[n + 2] = a;
