@@ -165,7 +165,7 @@ export class Channel {
     // frame reallocated and copied it a dozen times a batch (most of a cast's garbage), and a
     // full-size array for every turn cost a lone call's round trip ~5 %.
     const n = this.words;
-    if (n === 0 && buf.length === 0) buf = this.buf = new Array(this.limit < FIRST_WORDS ? this.limit : FIRST_WORDS);
+    if (n === 0 && buf.length === 0) buf = this.buf = new Array(Math.min(this.limit, FIRST_WORDS));
     else if (n === buf.length) buf = this.buf = grown(buf, n, this.limit);
     buf[n] = tag;
     buf[n + 1] = to;
