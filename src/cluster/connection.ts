@@ -4,8 +4,10 @@
  * (tcp-transport.ts) sit above and install their handlers with {@link Connection.onFrame}.
  *
  * - Writes: the first frame of a turn goes to `socket.write` at once; frames sent later in the
- *   same turn are concatenated and written at the end of the turn (a microtask), at most
- *   ~64 KiB per write (a larger frame goes alone). Nagle is off, so a lone frame is not held.
+ *   same turn are concatenated and written at the end of the turn (`afterTurn`, after every
+ *   microtask), at most ~64 KiB per write (a larger frame goes alone). A turn that received
+ *   data writes nothing at once: its answers leave together at its end. Nagle is off, so a
+ *   lone frame is not held.
  * - Ticks: a TICK goes out only after `tickMs` with nothing written, so an idle link is still
  *   heard; traffic makes ticks unnecessary.
  * - Liveness: `lastHeard` (performance.now()) moves on every received chunk, whatever it holds.
