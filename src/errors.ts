@@ -87,7 +87,7 @@ export const ErrorCode = {
   HANDSHAKE: 'ERR_HANDSHAKE',
   /** The node of the target is not connected, or went down while a call waited: {@link NodeDownError}. */
   NODE_DOWN: 'ERR_NODE_DOWN',
-  /** Reserved for errors raised on another node. */
+  /** Reserved, raised by nothing: an error from another node keeps its own class and code. */
   REMOTE: 'ERR_REMOTE',
 } as const;
 /** One of the `ErrorCode` values (`'ERR_…'`). */
