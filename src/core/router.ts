@@ -56,7 +56,8 @@ export interface Outbound {
 export type Transferable = ArrayBuffer | { close(): void };
 
 /** The capability of the promise {@link Router.call} just made (see `grab`). */
-const grabbed: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: () => {}, reject: () => {} };
+const noop = (): void => {};
+const grabbed: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: noop, reject: noop };
 /** The executor every call's promise shares: it runs synchronously inside `new Promise`. */
 function grab(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
   grabbed.resolve = resolve;
@@ -218,6 +219,9 @@ export class Router {
     // One shared executor (no closure per call): the capability is picked up right after.
     const promise = new Promise(grab);
     const from = new LocalFrom(this.rt, grabbed.resolve, grabbed.reject, to, msg, timeoutMs);
+    // Not kept past this call: the capability would hold the promise alive after it settled.
+    grabbed.resolve = noop;
+    grabbed.reject = noop;
     try {
       this.route(from, to, msg, timeoutMs, transfer);
     } catch (e) {
