@@ -26,7 +26,8 @@
  * within about two deadlines; the register transaction is idempotent for its own ref, so a
  * retry after a timed-out attempt that did commit still succeeds.
  *
- * Lease loss: the lease is kept alive by one keepalive every TTL/3. When no keepalive sent in
+ * Lease loss: the lease is kept alive by one keepalive every TTL/3, and every 250 ms after a
+ * round that failed, until one is confirmed again. When no keepalive sent in
  * the last TTL was confirmed, or etcd says the lease is gone, this node treats the lease as
  * lost (its names may already be gone in etcd): it drops its own names from its replica,
  * emits `unregistered` with reason `node_down`, and grants a new lease and re-puts its node key
@@ -83,10 +84,12 @@ interface Lease {
 const DEFAULT_PREFIX = '/spindle';
 const PREFIX_PATTERN = /^\/[A-Za-z0-9_.\-/]{0,200}$/;
 
-/** The etcd backend (see the module comment). Built by `etcd(options)`. */
 /** How often the replica is brought to a full read besides the watch, in ms. */
 const REFRESH_MS = 5000;
+/** How soon a keepalive round that failed is tried again, in ms. */
+const KEEPALIVE_RETRY_MS = 250;
 
+/** The etcd backend (see the module comment). Built by `etcd(options)`. */
 export class EtcdBackend implements ClusterBackend {
   readonly kind = 'etcd';
   private readonly endpoints: string[];
@@ -475,11 +478,16 @@ export class EtcdBackend implements ClusterBackend {
     return this.lease;
   }
 
-  private scheduleKeepalive(): void {
+  /**
+   * Arms the next keepalive round: TTL/3 after a confirmed one, KEEPALIVE_RETRY_MS after a
+   * failed one (an etcd election takes seconds; waiting a whole TTL/3 again would leave one
+   * more try before the TTL runs out), never later than the TTL's end.
+   */
+  private scheduleKeepalive(failed = false): void {
     const lease = this.lease;
     if (this.state !== 'running' || lease === undefined) return;
     const left = lease.confirmedAt + lease.ttlMs - Date.now();
-    const delay = Math.max(0, Math.min(lease.ttlMs / 3, left));
+    const delay = Math.max(0, Math.min(failed ? KEEPALIVE_RETRY_MS : lease.ttlMs / 3, left));
     this.keepaliveTimer = setTimeout(() => void this.keepalive(lease), delay);
   }
 
@@ -493,6 +501,7 @@ export class EtcdBackend implements ClusterBackend {
     }
     const client = this.client!;
     const sentAt = Date.now();
+    let failed = false;
     try {
       const res = await this.call('leaseKeepAlive', async (o) => {
         const stream = await client.leaseClient.leaseKeepAlive(o);
@@ -517,13 +526,13 @@ export class EtcdBackend implements ClusterBackend {
       }
       lease.confirmedAt = sentAt;
     } catch {
-      // Judged by the TTL at the next round.
+      failed = true; // judged by the TTL at the next round, which comes soon
     }
     if (this.lease === lease && Date.now() - lease.confirmedAt >= lease.ttlMs) {
       this.leaseLost(lease, `no keepalive confirmed within ${lease.ttlMs} ms`);
       return;
     }
-    this.scheduleKeepalive();
+    this.scheduleKeepalive(failed);
   }
 
   /**

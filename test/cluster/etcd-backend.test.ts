@@ -287,6 +287,29 @@ describe.skipIf(!runnable)('etcd backend (one etcd member)', () => {
     expect(b.backend.whereis('cut')).toEqual(again);
   }, 30_000);
 
+  it('retries a failed keepalive within 250 ms, not a third of the TTL later: an outage shorter than the TTL keeps the lease', async () => {
+    const ttl = 15_000; // rounds every 5 s
+    const [endpoint] = etcdCluster.members;
+    const proxy = await FaultProxy.start({ target: { host: '127.0.0.1', port: endpoint!.clientPort } });
+    proxies.push(proxy);
+    const a = await startNode('a', [`127.0.0.1:${proxy.port}`], ttl);
+    const ref = a.node.spawn();
+    await a.backend.register('kept', ref);
+    const lease = () => (a.backend as unknown as { lease: { id: string; confirmedAt: number } | undefined }).lease;
+    const before = { ...lease()! };
+    proxy.blackhole();
+    // The first round (at most TTL/3 after the grant) has failed by its 1 s deadline.
+    await new Promise((r) => setTimeout(r, before.confirmedAt + ttl / 3 + 1500 - Date.now()));
+    expect(lease()?.confirmedAt).toBe(before.confirmedAt);
+    proxy.heal();
+    // A retry lands within a few hundred ms (one in flight, or one at most a breaker-skip
+    // later); the next regular round would be ~4.5 s away.
+    await until('a keepalive confirmed after heal', () => lease()!.confirmedAt > before.confirmedAt, 2500);
+    expect(lease()?.id).toBe(before.id);
+    expect(a.backend.whereis('kept')).toEqual(ref);
+    expect(a.node.events.filter((e) => e.type === 'unregistered')).toEqual([]);
+  }, 20_000);
+
   it('ignores hostile values written under the prefix', async () => {
     const a = await startNode('a');
     await raw.put(`${prefix}/names/not-json`).value('{nope');
@@ -414,8 +437,9 @@ describe.skipIf(!runnable)('etcd backend (three etcd members)', () => {
     const prefix = '/leader';
     const a = new FakeNode('a');
     const b = new FakeNode('b');
-    const ba = etcd({ endpoints: etcdCluster.endpoints, leaseTtlMs: 5000, prefix });
-    const bb = etcd({ endpoints: etcdCluster.endpoints, leaseTtlMs: 5000, prefix });
+    // The lease outlives the 5 s the election may take here (the bound on firstOk below).
+    const ba = etcd({ endpoints: etcdCluster.endpoints, leaseTtlMs: 10_000, prefix });
+    const bb = etcd({ endpoints: etcdCluster.endpoints, leaseTtlMs: 10_000, prefix });
     backends.push(ba, bb);
     await ba.start(a.context());
     await bb.start(b.context());
@@ -448,7 +472,10 @@ describe.skipIf(!runnable)('etcd backend (three etcd members)', () => {
     expect(longest).toBeLessThan(2800);
     expect(registered.length).toBeGreaterThan(3);
     // b's watch reconnects to a new member first: a liveness bound, generous for a loaded machine.
-    await until('b to see every name', () => registered.every((n) => bb.whereis(n) !== undefined), 15_000);
+    await until('b to see every name', () => registered.every((n) => bb.whereis(n) !== undefined), 15_000).catch((e: Error) => {
+      const missing = registered.filter((n) => bb.whereis(n) === undefined);
+      throw new Error(`${e.message}; b misses ${missing.join(',')}; a logged ${a.logs.join(' | ')}; b logged ${b.logs.join(' | ')}`);
+    });
     expect(bb.whereis('before')).toEqual(before); // the lease survived the election
   }, 30_000);
 });
