@@ -1,6 +1,7 @@
 /**
  * The mailbox and process loop: FIFO order per sender across queue growth and compaction,
- * calls and casts interleaved, the drain budget yielding to the event loop, strictMessages.
+ * calls and casts interleaved, the drain budget (processes take turns) and the run's time
+ * bound (yielding to the event loop), strictMessages.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GenServerBehavior } from '../../src/index.js';
@@ -79,23 +80,60 @@ describe('mailbox order', () => {
 });
 
 describe('drain budget', () => {
-  it('yields to the event loop after drainBudget messages, so timers and I/O are not starved', async () => {
+  const counting = (log: string[], name: string, spinMs = 0): GenServerBehavior<number, { cast: 'tick'; call: ['count', number] }> => ({
+    init: () => 0,
+    handleCall: (_m, n) => [n, n],
+    handleCast: (_m, n) => {
+      log.push(name);
+      if (spinMs > 0) {
+        const end = performance.now() + spinMs;
+        while (performance.now() < end) {}
+      }
+      return n + 1;
+    },
+  });
+
+  it('lets flooded processes take turns every drainBudget messages', async () => {
     setup({ drainBudget: 10 });
-    let handled = 0;
-    const counting: GenServerBehavior<number, { cast: 'tick'; call: ['count', number] }> = {
-      init: () => 0,
-      handleCall: (_m, n) => [n, n],
-      handleCast: (_m, n) => {
-        handled++;
-        return n + 1;
-      },
-    };
-    const c = await GenServer.start(counting);
+    const log: string[] = [];
+    const a = await GenServer.start(counting(log, 'a'));
+    const b = await GenServer.start(counting(log, 'b'));
+    for (let i = 0; i < 100; i++) {
+      GenServer.cast(a, 'tick');
+      GenServer.cast(b, 'tick');
+    }
+    expect(await GenServer.call(a, 'count')).toBe(100);
+    expect(await GenServer.call(b, 'count')).toBe(100);
+    // Runs of exactly 10: a, b, a, b, …
+    const runs: string[] = [];
+    for (let i = 0; i < log.length; i += 10) {
+      const run = log.slice(i, i + 10);
+      expect(new Set(run).size).toBe(1);
+      runs.push(run[0]!);
+    }
+    expect(runs).toEqual(Array.from({ length: 20 }, (_, k) => (k % 2 === 0 ? 'a' : 'b')));
+  });
+
+  it('yields to the event loop once a run of drains has taken sliceMs, so timers and I/O are not starved by cheap messages', async () => {
+    setup({ drainBudget: 10, sliceMs: 5 });
+    const log: string[] = [];
+    const c = await GenServer.start(counting(log, 'c', 0.02));
+    // ~20 µs each: 2,000 take about 40 ms, in runs of 10 messages.
+    for (let i = 0; i < 2000; i++) GenServer.cast(c, 'tick');
+    // This immediate was queued before the runtime's first yield: it runs after about sliceMs.
+    const atNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(log.length)));
+    expect(atNextTurn).toBeGreaterThan(10); // more than one budget: the runs went on
+    expect(atNextTurn).toBeLessThan(2000);
+    expect(await GenServer.call(c, 'count')).toBe(2000);
+  });
+
+  it('with sliceMs Infinity, yields to the event loop after each drainBudget messages', async () => {
+    setup({ drainBudget: 10, sliceMs: Number.POSITIVE_INFINITY });
+    const log: string[] = [];
+    const c = await GenServer.start(counting(log, 'c'));
     for (let i = 0; i < 1000; i++) GenServer.cast(c, 'tick');
-    // This immediate was queued before the runtime's first yield, so it runs after one budget.
-    const atNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(handled)));
-    expect(atNextTurn).toBeGreaterThan(0);
-    expect(atNextTurn).toBeLessThan(1000);
+    const atNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(log.length)));
+    expect(atNextTurn).toBe(10);
     expect(await GenServer.call(c, 'count')).toBe(1000);
   });
 });
