@@ -238,6 +238,11 @@ class ClusterNode {
             lane.post(batch);
             if (connection.busy) this.setBusy(m, true);
           },
+          packedHeadroom: lane.packedHeadroom,
+          postPacked: (bytes: Buffer) => {
+            lane.postPacked(bytes);
+            if (connection.busy) this.setBusy(m, true);
+          },
           onBatch: () => {},
           onClose: (h: () => void) => lane.onClose(h),
           close: () => lane.close(),

@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError } from '../errors.js';
 import { Late, afterTurn } from '../transport/transport.js';
 import type { Frame } from './wire.js';
-import { encodeBatch, encodeFrame, FrameDecoder, Kind, MAX_FRAME_BYTES } from './wire.js';
+import { encodeBatch, encodeFrame, FrameDecoder, Kind, MAX_FRAME_BYTES, packedBatchFrame } from './wire.js';
 
 /** Options of a {@link Connection}; every field is optional. */
 export interface ConnectionOptions {
@@ -146,6 +146,13 @@ export class Connection {
   sendBatch(toThread: number, fromThread: number, batch: unknown[]): boolean {
     if (this.closedWith !== undefined) return false;
     this.enqueue(encodeBatch(toThread, fromThread, batch, this.maxFrameBytes));
+    return true;
+  }
+
+  /** As {@link sendBatch}, for a batch packed frame by frame (see wire.ts, packedBatchFrame). */
+  sendPacked(toThread: number, fromThread: number, packed: Buffer): boolean {
+    if (this.closedWith !== undefined) return false;
+    this.enqueue(packedBatchFrame(toThread, fromThread, packed, this.maxFrameBytes));
     return true;
   }
 

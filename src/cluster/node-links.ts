@@ -33,10 +33,11 @@ import {
   isSerializedError,
   serializeError,
 } from '../errors.js';
-import { findUncloneable, lastBinaryBytes } from '../transport/cloneable.js';
+import { findUncloneable } from '../transport/cloneable.js';
 import { FRAME, Tag, type WireReason, decodeReason } from '../transport/frames.js';
 import type { Transport } from '../transport/transport.js';
-import { Channel, HEAVY_BYTES, Late, afterTurn } from '../transport/transport.js';
+import { Late, afterTurn } from '../transport/transport.js';
+import { PackingChannel } from '../transport/packing-channel.js';
 import { acceptDown } from '../transport/down-frame.js';
 import {
   MAX_MONITOR_KEY,
@@ -70,7 +71,10 @@ export interface NodeLinkStats {
 
 /** One connected peer node. */
 class Peer {
-  readonly channels = new Map<number, Channel>();
+  readonly channels = new Map<number, PackingChannel>();
+  /** The channel last asked for, and its thread (channels stay until the peer goes). */
+  lastThread = -1;
+  lastChannel: PackingChannel | undefined;
   /** True while the connection's outbound queue is over its bound. */
   busy = false;
   busyDrops = 0;
@@ -204,30 +208,34 @@ export class NodeLinks implements Outbound {
       this.rt.router.dropped(to, 'unreachable');
       return;
     }
-    const problem = findUncloneable(msg, 'message');
-    if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, formatRef(to));
     if (peer.busy) {
+      const problem = findUncloneable(msg, 'message');
+      if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, formatRef(to));
       // The connection's outbound queue is over its bound: fail fast rather than grow it.
       if (kind === CALL) throw new ChannelBusyError(`node ${shortNodeId(to.node)}`, 0, 0);
       peer.busyDrops++;
       this.rt.router.dropped(to, 'busy');
       return;
     }
-    const heavy = lastBinaryBytes() >= HEAVY_BYTES;
+    // The message is packed into its batch as it is written, which checks it too (see
+    // PackingChannel). Transfer lists mean nothing between machines: the bytes are copied.
     const ch = this.channel(peer, to.thread);
-    // Transfer lists mean nothing between machines: the bytes are copied onto the wire.
-    if (kind === CALL) ch.write(Tag.CALL, to.id, msg, callId, undefined, heavy);
-    else ch.write(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, undefined, heavy);
+    const problem =
+      kind === CALL
+        ? ch.sendValue(Tag.CALL, to.id, msg, callId, 'message')
+        : ch.sendValue(kind === CAST ? Tag.CAST : Tag.INFO, to.id, msg, 0, 'message');
+    if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, formatRef(to));
   }
 
   reply(to: RemoteFrom, ok: boolean, value: unknown): void {
     const ch = this.channelTo(to);
     if (ch === undefined) return;
-    if (ok) {
-      const problem = findUncloneable(value, 'reply');
-      if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, `${to.node}/${to.thread}`);
+    if (!ok) {
+      ch.write(Tag.REPLY_ERR, 0, value, to.call);
+      return;
     }
-    ch.write(ok ? Tag.REPLY_OK : Tag.REPLY_ERR, 0, value, to.call, undefined, ok && lastBinaryBytes() >= HEAVY_BYTES);
+    const problem = ch.sendValue(Tag.REPLY_OK, 0, value, to.call, 'reply');
+    if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, `${to.node}/${to.thread}`);
   }
 
   cancel(to: AnyRef, call: { call: number }): void {
@@ -265,12 +273,12 @@ export class NodeLinks implements Outbound {
     return this.channel(peer, 0).write(Tag.CTL, 0, payload, 0);
   }
 
-  private channelTo(ref: { node: string; thread: number }): Channel | undefined {
+  private channelTo(ref: { node: string; thread: number }): PackingChannel | undefined {
     const peer = this.peerOf(ref.node);
     return peer === undefined ? undefined : this.channel(peer, ref.thread);
   }
 
-  private channel(peer: Peer, thread: number): Channel {
+  private channel(peer: Peer, thread: number): PackingChannel {
     // Whatever this turn writes to other nodes leaves together at its end: one batch per
     // channel, not a lone first frame and then the rest (a TCP write costs more than a post).
     if (!this.holding) {
@@ -278,13 +286,16 @@ export class NodeLinks implements Outbound {
       for (const p of this.peers.values()) for (const c of p.channels.values()) c.hold();
       afterTurn(this.release, Late.Batches);
     }
+    if (thread === peer.lastThread) return peer.lastChannel!;
     let ch = peer.channels.get(thread);
     if (ch === undefined) {
-      ch = new Channel(this.uplink.open(peer.node, thread), NODE_BATCH_WORDS);
+      ch = new PackingChannel(this.uplink.open(peer.node, thread), NODE_BATCH_WORDS);
       if (this.holding) ch.hold();
       ch.onFrameError = (frame, err) => this.frameFailed(peer.node, thread, frame, err);
       peer.channels.set(thread, ch);
     }
+    peer.lastThread = thread;
+    peer.lastChannel = ch;
     return ch;
   }
 

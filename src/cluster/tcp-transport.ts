@@ -14,7 +14,7 @@
  */
 import type { Connection } from './connection.js';
 import type { Frame } from './wire.js';
-import { Kind, MAX_THREAD } from './wire.js';
+import { Kind, MAX_THREAD, PACKED_HEADROOM } from './wire.js';
 import type { Transport } from '../transport/transport.js';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -42,6 +42,15 @@ export class TcpTransport implements Transport {
   post(batch: unknown[]): void {
     if (this.closed) return;
     this.connection.sendBatch(this.remoteThread, this.localThread, batch);
+  }
+
+  /** Bytes free before a packed batch (see {@link postPacked}). */
+  readonly packedHeadroom = PACKED_HEADROOM;
+
+  /** Sends one batch packed frame by frame (PackingChannel); dropped once closed. */
+  postPacked(bytes: Buffer): void {
+    if (this.closed) return;
+    this.connection.sendPacked(this.remoteThread, this.localThread, bytes);
   }
 
   onBatch(handler: (batch: unknown[]) => void): void {

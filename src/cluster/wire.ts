@@ -146,6 +146,31 @@ export function encodeBatch(toThread: number, fromThread: number, batch: unknown
   return out;
 }
 
+/** Bytes a packed batch leaves free before it for {@link packedBatchFrame}'s header. */
+export const PACKED_HEADROOM = HEADER_BYTES + BATCH_HEADER_BYTES + 1;
+
+/**
+ * One BATCH frame around a batch packed frame by frame (transport/codec.ts, BatchPacker):
+ * `packed` holds {@link PACKED_HEADROOM} free bytes, then the batch. The header is written
+ * there and the frame copied out (the packer reuses its buffer). Throws as
+ * {@link encodeBatch} does for a bad thread number or a frame above `maxFrameBytes`.
+ */
+export function packedBatchFrame(toThread: number, fromThread: number, packed: Buffer, maxFrameBytes = MAX_FRAME_BYTES): Buffer {
+  checkThread('encodeBatch toThread', toThread);
+  checkThread('encodeBatch fromThread', fromThread);
+  const length = packed.length - 4; // the kind and the body: all but the u32 length
+  if (packed.length <= PACKED_HEADROOM) throw new InvalidArgumentError('encodeBatch batch', 'an empty packed batch');
+  if (length > maxFrameBytes) {
+    throw new InvalidArgumentError('encodeBatch batch', `a frame is at most ${maxFrameBytes} bytes, this batch needs ${length}`);
+  }
+  packed.writeUInt32BE(length, 0);
+  packed[4] = Kind.BATCH;
+  packed.writeUInt16BE(toThread, 5);
+  packed.writeUInt16BE(fromThread, 7);
+  packed[HEADER_BYTES + BATCH_HEADER_BYTES] = Format.MSGPACK;
+  return Buffer.from(packed);
+}
+
 function checkThread(argument: string, n: number): void {
   if (!Number.isInteger(n) || n < 0 || n > MAX_THREAD)
     throw new InvalidArgumentError(argument, `expected an integer in 0..${MAX_THREAD}, got ${String(n)}`);

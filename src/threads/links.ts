@@ -16,7 +16,7 @@ import {
 import type { ExitReason } from '../core/exit-reason.js';
 import { CALL, CAST, INFO } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
-import { formatRef, makeRef, } from '../core/ref.js';
+import { formatRef, makeRef } from '../core/ref.js';
 import { isInfoRequest, namedProcess } from '../core/process-info.js';
 import type { Outbound } from '../core/router.js';
 import type { RemoteFrom, Runtime } from '../core/runtime.js';
@@ -27,15 +27,7 @@ import { FRAME, Tag, decodeReason, encodeReason } from '../transport/frames.js';
 import type { Transferable, Transport } from '../transport/transport.js';
 import { Channel, HEAVY_BYTES, microtask } from '../transport/transport.js';
 import { acceptDown } from '../transport/down-frame.js';
-import {
-  MAX_MONITOR_KEY,
-  capString,
-  isWireId,
-  isWireMonitorRef,
-  isWireRef,
-  preview,
-  wireReasonProblem,
-} from '../transport/validate.js';
+import { MAX_MONITOR_KEY, capString, isWireId, isWireMonitorRef, isWireRef, preview, wireReasonProblem } from '../transport/validate.js';
 
 /** Options a sender may attach to a message crossing threads. */
 export interface SendOptions {

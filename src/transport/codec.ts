@@ -94,10 +94,17 @@ const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): 
 // The encoder: one walk that checks each value and writes it (msgpack, with msgpackr's
 // extensions and records, so msgpackr's fast decoder reads it back).
 
-/** The output buffer, reused; grown on demand (bounded by MAX_DATA). */
-let buf = Buffer.allocUnsafeSlow(16 * 1024);
-let view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+/**
+ * The buffer being written, its view and position: the encoder's working state. A whole-batch
+ * encode ({@link encodeInto}) writes the thread's shared buffer; a {@link BatchPacker} swaps
+ * its own in for each frame it packs.
+ */
+let buf: Buffer = Buffer.allocUnsafeSlow(16 * 1024);
+let view: DataView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 let pos = 0;
+/** The shared buffer of whole-batch encodes (reused; grown on demand, bounded by MAX_DATA). */
+let sharedBuf = buf;
+let sharedView = view;
 
 function room(n: number): void {
   if (pos + n <= buf.length) return;
@@ -138,7 +145,10 @@ let shapes = newShape('', undefined);
 let shapeCount = 0;
 /** Bound of the trie: past it the trie starts afresh (only a stream of ever-new key sets gets there). */
 const MAX_SHAPES = 4096;
+/** The batch being written (a shape's id is valid in the batch whose number it records). */
 let gen = 0;
+/** Batches numbered so far, on this thread. */
+let gens = 0;
 /**
  * Counts the records as they start, which is their order in the bytes: a definition placed
  * at record `n` precedes record `m` in the bytes when n < m. (A record's definition is only
@@ -162,6 +172,8 @@ const seen = new Set<object>();
 let root: object | undefined;
 let objectsLeft = 0;
 let dataLeft = 0;
+/** Bytes of binary data (ArrayBuffers and views) written since the counter was last zeroed. */
+let binaryBytes = 0;
 
 /**
  * Encodes `batch` into the reused buffer; false (the buffer then holds garbage) when some
@@ -177,7 +189,10 @@ function encodeInto(batch: unknown[], start: number): boolean {
   // A getter may post (a cast inside a getter): that inner batch is not packed, rather than
   // overwriting this one's buffer and state.
   if (encoding) return false;
+  park();
   encoding = true;
+  buf = sharedBuf;
+  view = sharedView;
   try {
     return encodeBatchBody(batch, start);
   } finally {
@@ -185,6 +200,8 @@ function encodeInto(batch: unknown[], start: number): boolean {
     encoding = false;
     root = undefined;
     if (seen.size > 0) seen.clear();
+    sharedBuf = buf;
+    sharedView = view;
   }
 }
 
@@ -194,7 +211,7 @@ function encodeBatchBody(batch: unknown[], start: number): boolean {
   if (getPrototypeOf(batch) !== ArrayProto || prototypePolluted()) return false;
   objectsLeft = MAX_OBJECTS;
   dataLeft = MAX_DATA;
-  gen++;
+  gen = ++gens;
   nextId = 0x40;
   pos = start;
   const n = batch.length;
@@ -202,26 +219,31 @@ function encodeBatchBody(batch: unknown[], start: number): boolean {
   arrayHeader(n);
   for (let i = 0; i < n; i++) {
     const v = batch[i];
-    if (typeof v === 'number') {
-      // Frame tags, small ids and zeros: one byte (+0 only: 1 / -0 < 0).
-      if (v >>> 0 === v && v < 0x40 && (v !== 0 || 1 / v > 0)) {
-        room(1);
-        buf[pos++] = v;
-      } else if (!number(v)) return false;
-      continue;
-    }
-    if (typeof v === 'object' && v !== null) {
-      root = v;
-      const ok = object(v, 1);
-      root = undefined;
-      if (seen.size > 0) seen.clear();
-      if (!ok) return false;
-      continue;
-    }
     if (v === undefined && !(i in batch)) return false;
-    if (!value(v, 1)) return false;
+    if (!word(v)) return false;
   }
   return true;
+}
+
+/** One word of a batch (a frame's tag, target, or one of its two values). */
+function word(v: unknown): boolean {
+  if (typeof v === 'number') {
+    // Frame tags, small ids and zeros: one byte (+0 only: 1 / -0 < 0).
+    if (v >>> 0 === v && v < 0x40 && (v !== 0 || 1 / v > 0)) {
+      room(1);
+      buf[pos++] = v;
+      return true;
+    }
+    return number(v);
+  }
+  if (typeof v === 'object' && v !== null) {
+    root = v;
+    const ok = object(v, 1);
+    root = undefined;
+    if (seen.size > 0) seen.clear();
+    return ok;
+  }
+  return value(v, 1);
 }
 
 /** Something enumerable on Object.prototype would show up in for-in over every object. */
@@ -597,7 +619,152 @@ function binary(b: ArrayBuffer, code: number): boolean {
   buf[pos++] = code;
   buf.set(new Uint8Array(b), pos);
   pos += n;
+  binaryBytes += n;
   return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing frame by frame
+
+/** A packer's buffer past this size is dropped after its batch (one huge batch keeps no memory). */
+const PACKER_KEEP_BYTES = 64 * 1024;
+
+/**
+ * A packed batch built frame by frame, as the frames are sent, instead of in one walk when the
+ * batch is posted: the walk that packs a message is also its check (a message that packs can
+ * cross), so a stream of messages to another node is walked once, not twice. The bytes start
+ * with `headroom` free bytes (for the caller's frame header), then the msgpack array, whose
+ * 32-bit length is written by {@link take}.
+ *
+ * A frame that does not pack (see the module comment) spoils the batch being built: its
+ * frames then go by the caller's exact fallback, from the words it kept. So does a frame
+ * packed while another is being packed (a getter that sends): the encoder's state belongs to
+ * the outer one.
+ */
+export class BatchPacker {
+  private buf: Buffer;
+  private view: DataView;
+  private pos = 0;
+  private gen = 0;
+  private nextId = 0x40;
+  private objectsLeft = 0;
+  private dataLeft = 0;
+  /** Words packed into the batch being built; 0 before its first frame, -1 once spoiled. */
+  private words = 0;
+  /** Bytes of binary data in the frame {@link frame} packed last. */
+  binary = 0;
+
+  constructor(private readonly headroom: number) {
+    this.buf = Buffer.allocUnsafeSlow(4 * 1024);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /** Packs one frame onto the batch being built; false (the batch is spoiled) when it does not pack. */
+  frame(tag: number, to: number, a: unknown, b: unknown): boolean {
+    if (this.words < 0) return false;
+    if (encoding) {
+      this.words = -1;
+      return false;
+    }
+    if (active !== this) {
+      park();
+      buf = this.buf;
+      view = this.view;
+      pos = this.pos;
+      gen = this.gen;
+      nextId = this.nextId;
+      objectsLeft = this.objectsLeft;
+      dataLeft = this.dataLeft;
+      active = this;
+    }
+    if (this.words === 0) {
+      if (prototypePolluted()) {
+        this.words = -1;
+        return false;
+      }
+      gen = ++gens;
+      nextId = 0x40;
+      objectsLeft = MAX_OBJECTS;
+      dataLeft = MAX_DATA;
+      pos = this.headroom + 5;
+    }
+    encoding = true;
+    binaryBytes = 0;
+    let ok = false;
+    try {
+      // Tags, ids and zeros are one byte each: written here, without a call.
+      room(2);
+      if (tag >>> 0 === tag && tag < 0x40 && (tag !== 0 || 1 / tag > 0)) buf[pos++] = tag;
+      else if (!number(tag)) return false;
+      if (to >>> 0 === to && to < 0x40 && (to !== 0 || 1 / to > 0)) buf[pos++] = to;
+      else if (!number(to)) return false;
+      if (!word(a)) return false;
+      if (typeof b === 'number' && b >>> 0 === b && b < 0x40 && (b !== 0 || 1 / b > 0)) {
+        room(1);
+        buf[pos++] = b;
+      } else if (!word(b)) return false;
+      ok = true;
+    } finally {
+      // Also when a getter threw: the frame is then half written, and the batch spoiled.
+      encoding = false;
+      root = undefined;
+      if (seen.size > 0) seen.clear();
+      this.binary = binaryBytes;
+      this.words = ok ? this.words + 4 : -1;
+    }
+    return true;
+  }
+
+  /**
+   * The batch built so far, if it holds exactly `words` packed words (else undefined: a frame
+   * did not pack, or frames were added without {@link frame}), as a view of this packer's
+   * buffer: valid until its next frame. The next frame starts a new batch either way.
+   */
+  take(words: number): Buffer | undefined {
+    if (active === this) park();
+    const packed = this.words;
+    this.words = 0;
+    if (packed !== words || packed <= 0 || prototypePolluted()) {
+      this.shrink();
+      return undefined;
+    }
+    const at = this.headroom;
+    this.buf[at] = 0xdd;
+    this.view.setUint32(at + 1, packed);
+    const out = this.buf.subarray(0, this.pos);
+    this.shrink();
+    return out;
+  }
+
+  /** @internal Keeps the encoder's working state (this packer's while it was {@link active}). */
+  save(): void {
+    this.buf = buf;
+    this.view = view;
+    this.pos = pos;
+    this.gen = gen;
+    this.nextId = nextId;
+    this.objectsLeft = objectsLeft;
+    this.dataLeft = dataLeft;
+  }
+
+  private shrink(): void {
+    if (this.buf.length <= PACKER_KEEP_BYTES) return;
+    this.buf = Buffer.allocUnsafeSlow(4 * 1024);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+}
+
+/**
+ * The packer whose batch the encoder's working state (buf, pos, gen, …) holds: a stream of
+ * frames to one packer loads and saves that state once, not at every frame. Anything else
+ * that encodes parks it first.
+ */
+let active: BatchPacker | undefined;
+
+function park(): void {
+  if (active === undefined) return;
+  active.save();
+  active = undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -236,10 +236,15 @@ export class Channel {
     this.transport.close();
   }
 
+  /** Hands one batch to the transport (a subclass may send it in another form). */
+  protected send(batch: unknown[], transfer: readonly Transferable[] | undefined): void {
+    this.transport.post(batch, transfer);
+  }
+
   private postSafely(batch: unknown[], transfer: readonly Transferable[] | undefined): void {
     this.onPost?.(batch);
     try {
-      this.transport.post(batch, transfer);
+      this.send(batch, transfer);
     } catch (e) {
       if (batch.length === 4) {
         this.onFrameError?.(batch, e);

@@ -3,7 +3,17 @@ import { serialize } from 'node:v8';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Frame } from '../../src/cluster/wire.js';
-import { encodeBatch, encodeFrame, FrameDecoder, Kind, MAX_FRAME_BYTES, MAX_HANDSHAKE_BODY } from '../../src/cluster/wire.js';
+import {
+  encodeBatch,
+  encodeFrame,
+  FrameDecoder,
+  Kind,
+  MAX_FRAME_BYTES,
+  MAX_HANDSHAKE_BODY,
+  PACKED_HEADROOM,
+  packedBatchFrame,
+} from '../../src/cluster/wire.js';
+import { BatchPacker } from '../../src/transport/codec.js';
 import { InvalidArgumentError } from '../../src/index.js';
 
 function decodeAll(bytes: Buffer, d = new FrameDecoder()): Frame[] {
@@ -83,6 +93,34 @@ describe('wire encode/decode', () => {
     expect(() => encodeFrame(Kind.HELLO, { s: 'x'.repeat(MAX_HANDSHAKE_BODY) })).toThrow(InvalidArgumentError);
     expect(() => encodeFrame(9 as Kind)).toThrow(InvalidArgumentError);
     expect(() => encodeFrame(Kind.TICK, Buffer.from([1]))).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('packed batch frames', () => {
+  it('are byte for byte the frame encodeBatch makes of the same batch, and decode to it', () => {
+    const batch = [1, 7, { n: 1, s: 'x' }, 0, 3, 300, [1, 2, new Map([['k', 1]])], 70_000];
+    const p = new BatchPacker(PACKED_HEADROOM);
+    p.frame(1, 7, batch[2], 0);
+    p.frame(3, 300, batch[6], 70_000);
+    const frame = packedBatchFrame(5, 6, p.take(8) as Buffer);
+    const [f] = decodeAll(frame);
+    expect(f).toEqual({ kind: Kind.BATCH, toThread: 5, fromThread: 6, batch });
+    // The same bytes but for the array header, which the packer writes in its 32-bit form.
+    const whole = encodeBatch(5, 6, batch);
+    expect(frame.length).toBe(whole.length + 4);
+  });
+
+  it('refuses bad thread numbers, an empty batch and a frame past the bound', () => {
+    const packed = (): Buffer => {
+      const p = new BatchPacker(PACKED_HEADROOM);
+      p.frame(1, 0, 'x'.repeat(2000), 0);
+      return p.take(4) as Buffer;
+    };
+    expect(() => packedBatchFrame(70000, 0, packed())).toThrow(InvalidArgumentError);
+    expect(() => packedBatchFrame(0, -1, packed())).toThrow(InvalidArgumentError);
+    expect(() => packedBatchFrame(0, 0, Buffer.alloc(PACKED_HEADROOM))).toThrow(InvalidArgumentError);
+    expect(() => packedBatchFrame(0, 0, packed(), 1000)).toThrow(InvalidArgumentError);
+    expect(decodeAll(packedBatchFrame(0, 0, packed(), 3000))).toHaveLength(1);
   });
 });
 

@@ -6,16 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef } from '../../src/index.js';
-import {
-  ChannelBusyError,
-  GenServer,
-  Process,
-  Supervisor,
-  ThreadExitError,
-  Threads,
-  isErrorExit,
-  onLifecycle,
-} from '../../src/index.js';
+import { ChannelBusyError, GenServer, Process, Supervisor, ThreadExitError, Threads, isErrorExit, onLifecycle } from '../../src/index.js';
 import { freshRuntime, waitFor } from '../../src/testing.js';
 import { NodeThreads } from '../../src/threads/node-threads.js';
 import type { SinkProtocol } from '../fixtures/stress-tree.js';

@@ -83,105 +83,137 @@ async function currentRef(n: TestNode): Promise<AnyRef> {
 }
 
 describe('comlinkChild', () => {
-  it('answers calls, keeps thrown errors name and message, and finds the proxy by name or ref', async () => {
-    const n = await startCalc();
-    const api = comlinkProxy<Api>('calc');
-    expect(await api.add(2, 3)).toBe(5);
-    const e = (await rejection(api.fail('nope'))) as Error;
-    expect(e.name).toBe('RangeError');
-    expect(e.message).toBe('nope');
-    expect(await comlinkProxy<Api>(await currentRef(n)).add(1, 1)).toBe(2);
-    expect(await api.version).toBe(1);
-  }, BOOT_MS);
+  it(
+    'answers calls, keeps thrown errors name and message, and finds the proxy by name or ref',
+    async () => {
+      const n = await startCalc();
+      const api = comlinkProxy<Api>('calc');
+      expect(await api.add(2, 3)).toBe(5);
+      const e = (await rejection(api.fail('nope'))) as Error;
+      expect(e.name).toBe('RangeError');
+      expect(e.message).toBe('nope');
+      expect(await comlinkProxy<Api>(await currentRef(n)).add(1, 1)).toBe(2);
+      expect(await api.version).toBe(1);
+    },
+    BOOT_MS,
+  );
 
-  it('restarts a worker that calls process.exit; pending and later calls reject with a typed error', async () => {
-    const n = await startCalc();
-    const old = await currentRef(n);
-    const api = comlinkProxy<Api>('calc');
-    const firstId = await api.id();
-    const pending = rejection(api.hang());
-    await api.exit(3);
-    const e = await pending;
-    expect(ServerExitedError.is(e)).toBe(true);
-    const cause = (e as ServerExitedError).cause;
-    expect(ThreadExitError.is(cause)).toBe(true);
-    expect((cause as ThreadExitError).kind).toBe('exited');
-    expect((cause as ThreadExitError).detail).toContain('code 3');
-    // The old proxy's worker is dead: calls reject at once.
-    expect(ServerExitedError.is(await rejection(api.add(1, 2)))).toBe(true);
-    expect(ServerExitedError.is(await rejection(Promise.resolve(api.version)))).toBe(true);
-    await restartedRef(n, old);
-    const fresh = comlinkProxy<Api>('calc');
-    expect(await fresh.add(4, 5)).toBe(9);
-    expect(await fresh.id()).not.toBe(firstId);
-    const [c] = await Supervisor.getChildren(n.sup);
-    expect(c?.restartCount).toBe(1);
-  }, BOOT_MS);
+  it(
+    'restarts a worker that calls process.exit; pending and later calls reject with a typed error',
+    async () => {
+      const n = await startCalc();
+      const old = await currentRef(n);
+      const api = comlinkProxy<Api>('calc');
+      const firstId = await api.id();
+      const pending = rejection(api.hang());
+      await api.exit(3);
+      const e = await pending;
+      expect(ServerExitedError.is(e)).toBe(true);
+      const cause = (e as ServerExitedError).cause;
+      expect(ThreadExitError.is(cause)).toBe(true);
+      expect((cause as ThreadExitError).kind).toBe('exited');
+      expect((cause as ThreadExitError).detail).toContain('code 3');
+      // The old proxy's worker is dead: calls reject at once.
+      expect(ServerExitedError.is(await rejection(api.add(1, 2)))).toBe(true);
+      expect(ServerExitedError.is(await rejection(Promise.resolve(api.version)))).toBe(true);
+      await restartedRef(n, old);
+      const fresh = comlinkProxy<Api>('calc');
+      expect(await fresh.add(4, 5)).toBe(9);
+      expect(await fresh.id()).not.toBe(firstId);
+      const [c] = await Supervisor.getChildren(n.sup);
+      expect(c?.restartCount).toBe(1);
+    },
+    BOOT_MS,
+  );
 
-  it('restarts a worker that throws uncaught; the pending call carries the crash', async () => {
-    const n = await startCalc();
-    const old = await currentRef(n);
-    const api = comlinkProxy<Api>('calc');
-    const pending = rejection(api.hang());
-    await api.crash('boom');
-    const e = (await pending) as ServerExitedError;
-    expect(ServerExitedError.is(e)).toBe(true);
-    const cause = e.cause as ThreadExitError;
-    expect(cause.kind).toBe('crashed');
-    expect((cause.cause as Error).message).toBe('boom');
-    await restartedRef(n, old);
-    expect(await comlinkProxy<Api>('calc').add(20, 22)).toBe(42);
-  }, BOOT_MS);
+  it(
+    'restarts a worker that throws uncaught; the pending call carries the crash',
+    async () => {
+      const n = await startCalc();
+      const old = await currentRef(n);
+      const api = comlinkProxy<Api>('calc');
+      const pending = rejection(api.hang());
+      await api.crash('boom');
+      const e = (await pending) as ServerExitedError;
+      expect(ServerExitedError.is(e)).toBe(true);
+      const cause = e.cause as ThreadExitError;
+      expect(cause.kind).toBe('crashed');
+      expect((cause.cause as Error).message).toBe('boom');
+      await restartedRef(n, old);
+      expect(await comlinkProxy<Api>('calc').add(20, 22)).toBe(42);
+    },
+    BOOT_MS,
+  );
 
-  it('on stop lets a call in flight finish, then terminates the worker: no Worker handle left', async () => {
-    const n = await startCalc();
-    expect(workerHandles().length).toBeGreaterThan(0);
-    const api = comlinkProxy<Api>('calc');
-    const inFlight = api.slow(100);
-    await Supervisor.stop(n.sup);
-    expect(await inFlight).toBe(100);
-    expect(workerHandles()).toEqual([]);
-    expect(ServerExitedError.is(await rejection(api.add(1, 2)))).toBe(true);
-  }, BOOT_MS);
+  it(
+    'on stop lets a call in flight finish, then terminates the worker: no Worker handle left',
+    async () => {
+      const n = await startCalc();
+      expect(workerHandles().length).toBeGreaterThan(0);
+      const api = comlinkProxy<Api>('calc');
+      const inFlight = api.slow(100);
+      await Supervisor.stop(n.sup);
+      expect(await inFlight).toBe(100);
+      expect(workerHandles()).toEqual([]);
+      expect(ServerExitedError.is(await rejection(api.add(1, 2)))).toBe(true);
+    },
+    BOOT_MS,
+  );
 
-  it('on stop, a call that outlasts shutdownTimeout rejects with ServerExitedError instead of hanging', async () => {
-    const n = await startCalc({ shutdownTimeout: 50 });
-    const api = comlinkProxy<Api>('calc');
-    const pending = rejection(api.hang());
-    await Supervisor.stop(n.sup);
-    const e = (await pending) as ServerExitedError;
-    expect(ServerExitedError.is(e)).toBe(true);
-    expect(e.reason).toBe('shutdown');
-    expect(workerHandles()).toEqual([]);
-  }, BOOT_MS);
+  it(
+    'on stop, a call that outlasts shutdownTimeout rejects with ServerExitedError instead of hanging',
+    async () => {
+      const n = await startCalc({ shutdownTimeout: 50 });
+      const api = comlinkProxy<Api>('calc');
+      const pending = rejection(api.hang());
+      await Supervisor.stop(n.sup);
+      const e = (await pending) as ServerExitedError;
+      expect(ServerExitedError.is(e)).toBe(true);
+      expect(e.reason).toBe('shutdown');
+      expect(workerHandles()).toEqual([]);
+    },
+    BOOT_MS,
+  );
 
-  it('brutal_kill terminates the worker at once; its pending call rejects', async () => {
-    const n = await startCalc({ shutdownTimeout: 'brutal_kill' });
-    const api = comlinkProxy<Api>('calc');
-    const pending = rejection(api.hang());
-    await Supervisor.stop(n.sup);
-    const e = (await pending) as ServerExitedError;
-    expect(ServerExitedError.is(e)).toBe(true);
-    expect(e.reason).toBe('killed');
-    await waitFor(() => workerHandles().length === 0, BOOT_MS, 'worker terminated');
-  }, BOOT_MS);
+  it(
+    'brutal_kill terminates the worker at once; its pending call rejects',
+    async () => {
+      const n = await startCalc({ shutdownTimeout: 'brutal_kill' });
+      const api = comlinkProxy<Api>('calc');
+      const pending = rejection(api.hang());
+      await Supervisor.stop(n.sup);
+      const e = (await pending) as ServerExitedError;
+      expect(ServerExitedError.is(e)).toBe(true);
+      expect(e.reason).toBe('killed');
+      await waitFor(() => workerHandles().length === 0, BOOT_MS, 'worker terminated');
+    },
+    BOOT_MS,
+  );
 
-  it('counts worker deaths against the restart intensity: the supervisor gives up', async () => {
-    node = await startNode([comlinkChild({ id: 'calc', module: WORKER, name: 'calc' })], {
-      restartIntensity: { maxRestarts: 0, withinMs: 60_000 },
-    });
-    const down = Process.awaitExit(node.sup);
-    await comlinkProxy<Api>('calc').exit(1);
-    expect(await down).toEqual({ shutdown: 'reached_max_restart_intensity' });
-    await waitFor(() => workerHandles().length === 0, BOOT_MS, 'worker gone');
-  }, BOOT_MS);
+  it(
+    'counts worker deaths against the restart intensity: the supervisor gives up',
+    async () => {
+      node = await startNode([comlinkChild({ id: 'calc', module: WORKER, name: 'calc' })], {
+        restartIntensity: { maxRestarts: 0, withinMs: 60_000 },
+      });
+      const down = Process.awaitExit(node.sup);
+      await comlinkProxy<Api>('calc').exit(1);
+      expect(await down).toEqual({ shutdown: 'reached_max_restart_intensity' });
+      await waitFor(() => workerHandles().length === 0, BOOT_MS, 'worker gone');
+    },
+    BOOT_MS,
+  );
 
-  it('fails the child start when the module cannot load, leaving no worker', async () => {
-    const missing = new URL('../fixtures/no-such-comlink-worker.mjs', import.meta.url);
-    const e = await rejection(startNode([comlinkChild({ id: 'x', module: missing })]));
-    expect(e).toBeInstanceOf(ChildStartError);
-    await waitFor(() => workerHandles().length === 0, BOOT_MS, 'worker gone');
-  }, BOOT_MS);
+  it(
+    'fails the child start when the module cannot load, leaving no worker',
+    async () => {
+      const missing = new URL('../fixtures/no-such-comlink-worker.mjs', import.meta.url);
+      const e = await rejection(startNode([comlinkChild({ id: 'x', module: missing })]));
+      expect(e).toBeInstanceOf(ChildStartError);
+      await waitFor(() => workerHandles().length === 0, BOOT_MS, 'worker gone');
+    },
+    BOOT_MS,
+  );
 });
 
 describe('comlinkChild arguments', () => {
@@ -200,10 +232,14 @@ describe('comlinkChild arguments', () => {
     for (const o of bad) expect(() => comlinkChild(o as ComlinkChildOptions)).toThrow(InvalidArgumentError);
   });
 
-  it('comlinkProxy refuses a non-owner and a missing name', async () => {
-    node = await startNode([]);
-    expect(() => comlinkProxy(42 as unknown as string)).toThrow(InvalidArgumentError);
-    expect(() => comlinkProxy('nobody')).toThrow(NoProcessError);
-    expect(() => comlinkProxy(node?.sup as unknown as AnyRef)).toThrow(InvalidArgumentError);
-  }, BOOT_MS);
+  it(
+    'comlinkProxy refuses a non-owner and a missing name',
+    async () => {
+      node = await startNode([]);
+      expect(() => comlinkProxy(42 as unknown as string)).toThrow(InvalidArgumentError);
+      expect(() => comlinkProxy('nobody')).toThrow(NoProcessError);
+      expect(() => comlinkProxy(node?.sup as unknown as AnyRef)).toThrow(InvalidArgumentError);
+    },
+    BOOT_MS,
+  );
 });

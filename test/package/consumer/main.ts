@@ -1,13 +1,5 @@
 // The consumer's program: imports the installed package by name, as a user would.
-import {
-  ChildStartError,
-  GenServer,
-  type GenServerBehavior,
-  InvalidArgumentError,
-  Supervisor,
-  Task,
-  TaskFailedError,
-} from 'spindle';
+import { ChildStartError, GenServer, type GenServerBehavior, InvalidArgumentError, Supervisor, Task, TaskFailedError } from 'spindle';
 import { VirtualClock, freshRuntime } from 'spindle/testing';
 import type { SquareProtocol } from './tree.js';
 
