@@ -32,9 +32,15 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** Where crash and supervisor reports go; defaults to concise stderr lines. */
   logger?: Logger;
-  /** Messages a process handles before yielding to the event loop; defaults to 512. */
+  /**
+   * Messages a process handles before the other ready processes run; defaults to 512. With
+   * `sliceMs` Infinity, the thread also yields to the event loop after each such run.
+   */
   drainBudget?: number;
-  /** Milliseconds a process drains its mailbox before yielding to the event loop; defaults to 5. */
+  /**
+   * Milliseconds the thread drains mailboxes (a process, and a run of them in turns) before
+   * yielding to the event loop; defaults to 5.
+   */
   sliceMs?: number;
   /** Clone every same-thread message (structured clone) to catch shared-state bugs; default false. */
   strictMessages?: boolean;
@@ -189,7 +195,7 @@ export class Runtime {
   readonly deadlines: Deadlines;
   /** {@link RuntimeOptions.drainBudget}: messages a process handles before yielding. */
   readonly drainBudget: number;
-  /** {@link RuntimeOptions.sliceMs}: milliseconds a process drains before yielding. */
+  /** {@link RuntimeOptions.sliceMs}: milliseconds a process, and a run of drains, take before yielding. */
   readonly sliceMs: number;
   /** {@link RuntimeOptions.strictMessages}: same-thread messages are cloned. */
   readonly strictMessages: boolean;
@@ -427,9 +433,9 @@ export class Runtime {
   /**
    * Drains the ready processes in rounds: each handles up to `drainBudget` messages (or
    * `sliceMs`) and then lets the others run; those with more left run again in the next
-   * round, until every mailbox is empty or the run has taken `sliceMs` (one round only when
-   * `sliceMs` is Infinity). Then what is left waits for the next turn of the event loop
-   * (`setImmediate`), so timers and I/O wait at most about `sliceMs`.
+   * round, until every mailbox is empty or the run has taken `sliceMs` since its first round
+   * (one round only when `sliceMs` is Infinity). Then what is left waits for the next turn of
+   * the event loop (`setImmediate`), so timers and I/O wait about `sliceMs` past the first round.
    *
    * Yielding to the event loop after every `drainBudget` messages instead (before 2026-12)
    * made a node under a flood of cheap messages read its sockets far faster than it handled

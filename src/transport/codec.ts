@@ -12,6 +12,9 @@
  * plus a separate checking walk cost ~1.5× this one walk; msgpackr's `structuredClone`
  * option tracks every object in a Map, which costs more again.)
  *
+ * A node link packs frame by frame as they are sent, with a {@link BatchPacker}: the same walk
+ * and bytes, one frame at a time, so that packing a message is also its only check.
+ *
  * Packed (exact, checked against structuredClone by test/transport/codec.test.ts):
  * - undefined, null, booleans, numbers except -0 (msgpack integers have no -0), strings
  *   without lone surrogates (UTF-8 has no room for them), BigInts within 64 bits;
