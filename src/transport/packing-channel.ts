@@ -51,7 +51,8 @@ export class PackingChannel extends Channel {
    * caller to throw. A frame that carries much binary data is posted at once (see `write`).
    */
   sendValue(tag: number, to: number, a: unknown, b: unknown, root: string): CloneProblem | undefined {
-    if (this.isClosed) return undefined;
+    // Closed: nothing is sent, but a value that could never cross is still refused.
+    if (this.isClosed) return findUncloneable(a, root);
     let heavy: boolean;
     if (this.packer?.frame(tag, to, a, b) === true) heavy = this.packer.binary >= HEAVY_BYTES;
     else {

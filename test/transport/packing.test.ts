@@ -237,6 +237,21 @@ describe('PackingChannel', () => {
     ch.flush();
   });
 
+  it('once closed, sends nothing but still refuses a value that cannot cross', () => {
+    const t = recorder();
+    let onClose: (() => void) | undefined;
+    t.onClose = (h) => {
+      onClose = h;
+    };
+    const ch = new PackingChannel(t, 1024);
+    onClose?.();
+    expect(ch.isClosed).toBe(true);
+    expect(ch.sendValue(1, 7, { f: () => 1 }, 0, 'message')).toEqual({ path: 'message.f', valueType: 'function' });
+    expect(ch.sendValue(1, 7, { n: 1 }, 0, 'message')).toBeUndefined();
+    ch.flush();
+    expect([...t.packed, ...t.plain]).toEqual([]);
+  });
+
   it('over a transport without postPacked, checks and posts plain batches', () => {
     const plain: unknown[][] = [];
     const t: Transport = {
