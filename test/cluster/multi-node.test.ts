@@ -305,6 +305,9 @@ describe.sequential('a cluster of node processes', () => {
     const ref = await n1.request<AnyRef>({ cmd: 'startRemote', behavior: 'counter', targetNode: n2.nodeId, name: 'spawned-counter' });
     expect(ref.node.startsWith(`${n2.nodeId}~`)).toBe(true);
     await n1.request({ cmd: 'cast', target: ref, msg: 'inc' });
+    // Only a sender's own messages are ordered: n1's call after its cast sees the cast handled
+    // (n3's call could overtake the cast, which travels on another connection).
+    expect(await n1.request({ cmd: 'call', target: ref, msg: 'get' })).toBe(1);
     expect(await n3.request({ cmd: 'call', target: { name: 'spawned-counter', node: n2.nodeId }, msg: 'get' })).toBe(1);
     expect(await n2.request({ cmd: 'call', target: 'spawned-counter', msg: 'get' })).toBe(1);
 
