@@ -108,6 +108,9 @@ export function encodeFrame(kind: Kind, body?: Uint8Array | Record<string, unkno
   return out;
 }
 
+/** A BATCH frame's header with its format byte: the bytes a packed batch leaves free before it. */
+export const PACKED_HEADROOM = HEADER_BYTES + BATCH_HEADER_BYTES + 1;
+
 /**
  * One BATCH frame. Throws for thread numbers outside u16, a batch whose length is not a
  * multiple of 4, a value `node:v8` cannot serialise (a function, a symbol: the Channel then
@@ -132,22 +135,12 @@ export function encodeBatch(toThread: number, fromThread: number, batch: unknown
       throw new DOMException(e instanceof Error ? e.message : String(e), 'DataCloneError');
     }
   }
-  const length = 1 + BATCH_HEADER_BYTES + 1 + payload.length;
-  if (length > maxFrameBytes) {
-    throw new InvalidArgumentError('encodeBatch batch', `a frame is at most ${maxFrameBytes} bytes, this batch needs ${length}`);
-  }
-  const out = Buffer.allocUnsafe(HEADER_BYTES + BATCH_HEADER_BYTES + 1 + payload.length);
-  out.writeUInt32BE(length, 0);
-  out[4] = Kind.BATCH;
-  out.writeUInt16BE(toThread, 5);
-  out.writeUInt16BE(fromThread, 7);
-  out[HEADER_BYTES + BATCH_HEADER_BYTES] = format;
-  out.set(payload, HEADER_BYTES + BATCH_HEADER_BYTES + 1);
+  checkFrameBytes(PACKED_HEADROOM + payload.length, maxFrameBytes);
+  const out = Buffer.allocUnsafe(PACKED_HEADROOM + payload.length);
+  writeBatchHeader(out, toThread, fromThread, format);
+  out.set(payload, PACKED_HEADROOM);
   return out;
 }
-
-/** Bytes a packed batch leaves free before it for {@link packedBatchFrame}'s header. */
-export const PACKED_HEADROOM = HEADER_BYTES + BATCH_HEADER_BYTES + 1;
 
 /**
  * One BATCH frame around a batch packed frame by frame (transport/codec.ts, BatchPacker):
@@ -158,17 +151,27 @@ export const PACKED_HEADROOM = HEADER_BYTES + BATCH_HEADER_BYTES + 1;
 export function packedBatchFrame(toThread: number, fromThread: number, packed: Buffer, maxFrameBytes = MAX_FRAME_BYTES): Buffer {
   checkThread('encodeBatch toThread', toThread);
   checkThread('encodeBatch fromThread', fromThread);
-  const length = packed.length - 4; // the kind and the body: all but the u32 length
   if (packed.length <= PACKED_HEADROOM) throw new InvalidArgumentError('encodeBatch batch', 'an empty packed batch');
+  checkFrameBytes(packed.length, maxFrameBytes);
+  writeBatchHeader(packed, toThread, fromThread, Format.MSGPACK);
+  return Buffer.from(packed);
+}
+
+/** Refuses a frame of `total` bytes (header included) whose declared length passes the bound. */
+function checkFrameBytes(total: number, maxFrameBytes: number): void {
+  const length = total - 4; // the kind and the body: all but the u32 length
   if (length > maxFrameBytes) {
     throw new InvalidArgumentError('encodeBatch batch', `a frame is at most ${maxFrameBytes} bytes, this batch needs ${length}`);
   }
-  packed.writeUInt32BE(length, 0);
-  packed[4] = Kind.BATCH;
-  packed.writeUInt16BE(toThread, 5);
-  packed.writeUInt16BE(fromThread, 7);
-  packed[HEADER_BYTES + BATCH_HEADER_BYTES] = Format.MSGPACK;
-  return Buffer.from(packed);
+}
+
+/** Writes a BATCH frame's header (length, kind, threads, format byte) into its first PACKED_HEADROOM bytes. */
+function writeBatchHeader(out: Buffer, toThread: number, fromThread: number, format: number): void {
+  out.writeUInt32BE(out.length - 4, 0);
+  out[4] = Kind.BATCH;
+  out.writeUInt16BE(toThread, 5);
+  out.writeUInt16BE(fromThread, 7);
+  out[HEADER_BYTES + BATCH_HEADER_BYTES] = format;
 }
 
 function checkThread(argument: string, n: number): void {
