@@ -6,6 +6,7 @@ import { Connection } from '../../src/cluster/connection.js';
 import { Lanes } from '../../src/cluster/tcp-transport.js';
 import type { Frame } from '../../src/cluster/wire.js';
 import { Kind } from '../../src/cluster/wire.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { Channel } from '../../src/transport/transport.js';
 
 const sockets: net.Socket[] = [];
@@ -65,7 +66,8 @@ function record(c: Connection): { frames: Frame[]; reasons: CloseReason[] } {
 
 describe('Connection', () => {
   it('coalesces one turn of sends into two socket writes: the eager first, then the rest', async () => {
-    const [a, b] = await pair({ tickMs: 0 });
+    // No early writes here (see the next test): the turn's ~2.5 KB stay coalesced to its end.
+    const [a, b] = await pair({ tickMs: 0, firstWriteBytes: 64 * 1024 });
     const got = record(b);
     const write = vi.spyOn(a.socket, 'write');
     for (let i = 0; i < 100; i++) a.sendBatch(1, 2, [1, i, { i }, 0]);
@@ -83,6 +85,60 @@ describe('Connection', () => {
     // A new turn goes out eagerly again.
     a.send(Kind.HELLO, { x: 1 });
     expect(write).toHaveBeenCalledTimes(3);
+  });
+
+  it('writes a large turn early in pieces that double from firstWriteBytes, and starts small again next turn', async () => {
+    const [a, b] = await pair({ tickMs: 0 });
+    const got = record(b);
+    const write = vi.spyOn(a.socket, 'write');
+    const blob = 'x'.repeat(500);
+    const burst = (from: number): void => {
+      for (let i = from; i < from + 300; i++) a.sendBatch(1, 2, [1, i, blob, 0]);
+    };
+    const sizes = (): number[] => write.mock.calls.map(([buf]) => (buf as Buffer).length);
+    burst(0);
+    // Within the turn: the eager first frame, then pieces of ≥ 2, 4, 8, 16, 32 and 64 KiB
+    // (each at most one frame over its limit), none waiting for the end of the turn.
+    const early = sizes();
+    const frame = early[0] as number;
+    expect(frame).toBeGreaterThan(500);
+    expect(frame).toBeLessThan(600);
+    const limits = [2048, 4096, 8192, 16384, 32768, 65536];
+    expect(early.length).toBe(1 + limits.length);
+    for (let k = 0; k < limits.length; k++) {
+      const n = early[k + 1] as number;
+      expect(n).toBeGreaterThanOrEqual((limits[k] as number) - frame);
+      expect(n).toBeLessThanOrEqual(limits[k] as number);
+    }
+    await new Promise((r) => setImmediate(r));
+    const firstTurn = sizes().length;
+    expect(firstTurn).toBe(early.length + 1); // the rest, at the end of the turn
+    // The next turn starts at the first limit again, not at 64 KiB.
+    burst(300);
+    const next = sizes().slice(firstTurn);
+    expect(next[0]).toBeLessThan(600); // the eager first frame
+    expect(next[1]).toBeLessThanOrEqual(2048);
+    expect(next[1]).toBeGreaterThanOrEqual(2048 - frame);
+    await until(() => got.frames.length === 600);
+    expect(got.frames.map((f) => (f.kind === Kind.BATCH ? f.batch[1] : -1))).toEqual(Array.from({ length: 600 }, (_, i) => i));
+  });
+
+  it('checks its options: a size is a finite number ≥ 1; firstWriteBytes is capped at maxWriteBytes', async () => {
+    const { port, accepted } = await listen();
+    const s = await dial(port);
+    await until(() => accepted.length === 1);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '2048' as unknown as number]) {
+      expect(() => new Connection(s, { firstWriteBytes: bad })).toThrow(InvalidArgumentError);
+      expect(() => new Connection(s, { maxWriteBytes: bad })).toThrow(InvalidArgumentError);
+    }
+    const [a, b] = await pair({ tickMs: 0, maxWriteBytes: 1000, firstWriteBytes: 2 ** 31 });
+    const got = record(b);
+    const write = vi.spyOn(a.socket, 'write');
+    for (let i = 0; i < 20; i++) a.sendBatch(1, 2, [1, i, 'x'.repeat(300), 0]);
+    const sizes = write.mock.calls.map(([buf]) => (buf as Buffer).length);
+    expect(sizes.length).toBeGreaterThan(4);
+    for (const n of sizes) expect(n).toBeLessThanOrEqual(1000);
+    await until(() => got.frames.length === 20);
   });
 
   it('answers what arrived in one write at the end of the turn, not an eager first one', async () => {
