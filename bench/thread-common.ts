@@ -48,6 +48,9 @@ export async function startRawWorker(mode: 'hash' | 'count' | 'echo' | 'blob'): 
 /**
  * Like lib's `paired`, for any number of variants: each round runs every variant once, in
  * order, so drift in machine load hits all of them alike. Returns each variant's figures.
+ * As in `repeat` and `paired`, one gc runs after the warm-up and none between runs: a forced
+ * gc before every run shrank the young generation each time, and every run then paid for
+ * regrowing it, the variants that allocate most (a promise per call) most of all.
  */
 export async function interleaved<K extends string>(
   opts: RunOptions,
@@ -56,8 +59,8 @@ export async function interleaved<K extends string>(
   const keys = Object.keys(variants) as K[];
   const out = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
   for (let i = 0; i < opts.warmup + opts.runs; i++) {
+    if (i === opts.warmup) gc();
     for (const k of keys) {
-      gc();
       const v = await variants[k]();
       if (i >= opts.warmup) out[k].push(v);
     }
