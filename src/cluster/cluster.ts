@@ -481,6 +481,11 @@ class ClusterNode {
     this.byLong.set(long, m);
     const member = m;
     s.connection.onClose((reason) => {
+      if (reason === 'bad_frame' || reason === 'frame_too_large') {
+        this.rt.logger.warn(
+          `cluster: ${member.short} broke the wire protocol (${reason}: ${s.connection.closeDetail ?? 'no detail'}); closing its connection`,
+        );
+      }
       if (member.session === s) this.down(member, downReasonOf(reason));
     });
     s.connection.onDrain(() => this.setBusy(member, false));

@@ -246,10 +246,22 @@ export class Connection {
       this.pending = [];
       afterTurn(this.flush, Late.Writes);
     }
-    const { frames, error } = this.decoder.push(chunk);
-    this.framesIn += frames.length;
-    for (const f of frames) {
+    // Frame by frame: a handler may change the frame limit before the next header is judged
+    // (the handshake lifts it once the peer is authenticated).
+    const decoder = this.decoder;
+    decoder.append(chunk);
+    for (;;) {
       if (this.closedWith !== undefined) return;
+      const f = decoder.next();
+      if (f === undefined) return;
+      if ('error' in f) {
+        // Tell the peer why, then stop reading it.
+        this.closeDetail = capReason(f.detail);
+        this.sayGoodbye(f.error);
+        this.finish(f.error);
+        return;
+      }
+      this.framesIn++;
       if (f.kind === Kind.GOODBYE) {
         const r = f.body.reason;
         this.finish(`goodbye:${capReason(typeof r === 'string' ? r : 'unknown')}`);
@@ -257,12 +269,19 @@ export class Connection {
       }
       this.frameHandler?.(f);
     }
-    if (error !== undefined && this.closedWith === undefined) {
-      // Tell the peer why, then stop reading it.
-      this.sayGoodbye(error.error);
-      this.finish(error.error);
-    }
   };
+
+  /**
+   * Accepts frames of at most `bytes` from the next one on (never more than `maxFrameBytes`);
+   * `undefined` lifts the limit. The handshake keeps it at handshake size until the peer is
+   * authenticated.
+   */
+  limitFrames(bytes: number | undefined): void {
+    this.decoder.limit(bytes);
+  }
+
+  /** What the decoder found wrong, when the connection closed as `bad_frame` or `frame_too_large`. */
+  closeDetail: string | undefined;
 
   private sayGoodbye(reason: string): void {
     if (this.socket.destroyed || this.socket.writableEnded) return;

@@ -29,7 +29,7 @@ import {
   type RejectReason,
 } from './handshake.js';
 import { Lanes } from './tcp-transport.js';
-import { type Frame, Kind } from './wire.js';
+import { type Frame, Kind, MAX_HANDSHAKE_BODY } from './wire.js';
 
 /** An authenticated connection to a peer node. */
 export interface Session {
@@ -173,6 +173,9 @@ function destroyAfterFlush(socket: Socket): void {
   socket.once('finish', () => socket.destroy());
 }
 
+/** The largest frame read before the handshake is done: a handshake message's (kind byte + body). */
+const HANDSHAKE_FRAME_LIMIT = 1 + MAX_HANDSHAKE_BODY;
+
 /** Runs the handshake over `connection`; `label` names the other end in errors. */
 function run(
   connection: Connection,
@@ -183,6 +186,9 @@ function run(
 ): Promise<Session> {
   return new Promise<Session>((resolve, reject) => {
     let settled = false;
+    // Until the peer is authenticated only handshake-sized frames are read: a stranger cannot
+    // make this node buffer a large body (a BATCH header declaring 64 MiB closes the socket).
+    connection.limitFrames(HANDSHAKE_FRAME_LIMIT);
     const timer = setTimeout(() => step(handshake.abort('timeout')), timeoutMs);
 
     const fail = (reason: HandshakeFailureReason, send: HandshakeMessage | undefined): void => {
@@ -205,6 +211,7 @@ function run(
       if (s.done !== undefined) {
         settled = true;
         clearTimeout(timer);
+        connection.limitFrames(undefined);
         const session: Session = { peer: s.done.peer, connection, lanes: new Lanes(connection) };
         try {
           onSession?.(session);

@@ -199,10 +199,27 @@ export class FrameDecoder {
   private buffered = 0;
   private failed: WireError | undefined;
 
+  /** The largest frame accepted now: `maxFrameBytes`, or less while {@link limit} says so. */
+  private frameLimit: number;
+
   constructor(readonly maxFrameBytes = MAX_FRAME_BYTES) {
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > 0xffffffff) {
       throw new InvalidArgumentError('FrameDecoder maxFrameBytes', `expected an integer in 1..2^32-1, got ${String(maxFrameBytes)}`);
     }
+    this.frameLimit = maxFrameBytes;
+  }
+
+  /**
+   * Accepts frames of at most `bytes` (declared length) from the next header on, never more
+   * than `maxFrameBytes`; `undefined` lifts the limit back to `maxFrameBytes`. Before a peer is
+   * authenticated only handshake-sized frames are taken, so a stranger cannot make this side
+   * buffer a 64 MiB body.
+   */
+  limit(bytes: number | undefined): void {
+    if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 1)) {
+      throw new InvalidArgumentError('FrameDecoder limit', `expected an integer ≥ 1, got ${String(bytes)}`);
+    }
+    this.frameLimit = bytes === undefined ? this.maxFrameBytes : Math.min(bytes, this.maxFrameBytes);
   }
 
   /** Unread bytes held (a frame in progress). */
@@ -215,35 +232,53 @@ export class FrameDecoder {
     return this.failed;
   }
 
+  /** Appends `chunk` and decodes every frame now complete (or stops at the first error). */
   push(chunk: Uint8Array): DecodeResult {
     const frames: Frame[] = [];
-    if (this.failed !== undefined) return { frames, error: this.failed };
-    if (chunk.length > 0) {
-      this.chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-      this.buffered += chunk.length;
+    this.append(chunk);
+    for (;;) {
+      const f = this.next();
+      if (f === undefined) break;
+      if ('error' in f) return { frames, error: f };
+      frames.push(f);
     }
-    while (this.buffered >= HEADER_BYTES) {
-      const header = this.peekHeader();
-      const length = header.readUInt32BE(0);
-      const kind = header[4]!;
-      const problem = headerProblem(length, kind, this.maxFrameBytes);
-      if (problem !== undefined) return this.fail(frames, problem);
-      if (this.buffered < 4 + length) break;
-      this.skip(HEADER_BYTES);
-      const body = this.take(length - 1);
-      const frame = decodeBody(kind as Kind, body);
-      if ('error' in frame) return this.fail(frames, frame);
-      frames.push(frame);
-    }
-    return { frames, error: undefined };
+    return { frames, error: this.failed };
   }
 
-  private fail(frames: Frame[], e: WireError): DecodeResult {
+  /** Adds received bytes; {@link next} decodes them. Ignored once decoding has failed. */
+  append(chunk: Uint8Array): void {
+    if (this.failed !== undefined || chunk.length === 0) return;
+    this.chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    this.buffered += chunk.length;
+  }
+
+  /**
+   * The next complete frame, `undefined` when none is complete yet, or the error that stops
+   * decoding for good (returned again on every later call). One frame at a time, so a caller
+   * can change the {@link limit} between two frames of one chunk (the handshake's end).
+   */
+  next(): Frame | WireError | undefined {
+    if (this.failed !== undefined) return this.failed;
+    if (this.buffered < HEADER_BYTES) return undefined;
+    const header = this.peekHeader();
+    const length = header.readUInt32BE(0);
+    const kind = header[4]!;
+    const problem = headerProblem(length, kind, this.frameLimit);
+    if (problem !== undefined) return this.fail(problem);
+    if (this.buffered < 4 + length) return undefined;
+    this.skip(HEADER_BYTES);
+    const body = this.take(length - 1);
+    const frame = decodeBody(kind as Kind, body);
+    if ('error' in frame) return this.fail(frame);
+    return frame;
+  }
+
+  private fail(e: WireError): WireError {
     this.failed = e;
     this.chunks = [];
     this.head = 0;
     this.buffered = 0;
-    return { frames, error: e };
+    return e;
   }
 
   /** The first 5 unread bytes (copied only when they span chunks). */

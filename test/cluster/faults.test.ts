@@ -163,6 +163,12 @@ describe.sequential('a node under attack keeps serving its cluster', () => {
     const down = await f1.waitFor((e) => e.event === 'nodeDown' && e.node === rogue, 10000, 'f1 to drop the rogue node');
     expect(down.event === 'nodeDown' && down.reason).toBe('protocol_error');
     expect(down.at - t0).toBeLessThan(2500);
+    // The log says what the decoder found, not only "protocol_error".
+    await until(
+      () => /rogue@127\.0\.0\.206:9 broke the wire protocol \(bad_frame: unknown kind 238\)/.test(f1.output()),
+      5000,
+      'the log line',
+    );
     await closed;
     await stillServing();
   });

@@ -145,6 +145,39 @@ describe('dial / accept', () => {
     expect(got[0]).toEqual(['first', 0, 0, 0]);
   });
 
+  it('a 100 KB batch written with WELCOME arrives: the handshake-size frame limit lifts between two frames of one chunk', async () => {
+    const big = 'x'.repeat(100_000);
+    const { listener } = await server({
+      onSession: (s) => {
+        sessions.push(s);
+        s.lanes.open(1, 2).post([big, 0, 0, 0]);
+      },
+    });
+    const got: unknown[][] = [];
+    const s = await dialTo(listener.port, {
+      onSession: (x: Session) => x.lanes.open(2, 1).onBatch((b) => got.push(b)),
+    });
+    await until(() => got.length === 1 || s.connection.isClosed);
+    expect(got[0]).toEqual([big, 0, 0, 0]);
+  });
+
+  it('before the handshake only handshake-sized frames are read: a BATCH declaring 60 MiB closes the socket at once', async () => {
+    const { listener, up, rejected } = await server({ handshakeTimeoutMs: 20_000 });
+    const c = await raw(listener.port);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(60 * 1024 * 1024);
+    head[4] = Kind.BATCH;
+    c.socket.write(head);
+    c.socket.write(Buffer.alloc(64 * 1024)); // the start of a body nobody will buffer
+    // Closed from the header, not after the 20 s handshake timeout.
+    await until(() => c.closed(), 5000);
+    expect(bodyOf(c.frames[0])?.reason).toBe('frame_too_large');
+    await until(() => rejected.length === 1);
+    expect(rejected[0]!.error.reason).toBe('bad_message');
+    await dialTo(listener.port);
+    await until(() => up.length === 1);
+  });
+
   it('a wrong secret fails both sides with auth_failed', async () => {
     const { listener, up, rejected } = await server();
     const e = await failure(dial({ host: HOST, port: listener.port, secret: 'another secret of 16+ bytes', name: 'a@host', creation: 1 }));

@@ -145,6 +145,37 @@ describe('wire decoder on hostile input', () => {
     expect(d.push(h.subarray(3)).error?.error).toBe('frame_too_large');
   });
 
+  it('limit(n) refuses larger frames from the next header on; limit(undefined) lifts it; bad limits throw', () => {
+    const big = encodeBatch(1, 2, [1, 0, 'x'.repeat(500), 0]);
+    const hello = encodeFrame(Kind.HELLO, { type: 'HELLO' });
+    const d = new FrameDecoder();
+    d.limit(1 + MAX_HANDSHAKE_BODY);
+    // Frame by frame: the limit is lifted between two frames of one chunk (a handshake's end).
+    d.append(Buffer.concat([hello, big, big]));
+    expect(d.next()).toMatchObject({ kind: Kind.HELLO });
+    d.limit(undefined);
+    expect(d.next()).toMatchObject({ kind: Kind.BATCH });
+    d.limit(100);
+    const refused = d.next();
+    expect(refused).toMatchObject({ error: 'frame_too_large' });
+    expect(d.next()).toBe(refused); // decoding stays stopped
+    // Never above maxFrameBytes, whatever the limit asks.
+    const small = new FrameDecoder(64);
+    small.limit(1_000_000);
+    expect(small.push(header(65, Kind.BATCH)).error?.error).toBe('frame_too_large');
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '9' as unknown as number]) {
+      expect(() => new FrameDecoder().limit(bad)).toThrow(InvalidArgumentError);
+    }
+  });
+
+  it('under a handshake-size limit a BATCH header declaring 60 MiB is refused from the header', () => {
+    const d = new FrameDecoder();
+    d.limit(1 + MAX_HANDSHAKE_BODY);
+    const r = d.push(header(60 * 1024 * 1024, Kind.BATCH));
+    expect(r.error?.error).toBe('frame_too_large');
+    expect(d.bufferedBytes).toBe(0);
+  });
+
   it('refuses a JSON body above 4 KiB before reading it', () => {
     expect(new FrameDecoder().push(header(MAX_HANDSHAKE_BODY + 2, Kind.HELLO)).error?.error).toBe('frame_too_large');
   });
