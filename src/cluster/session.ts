@@ -117,6 +117,13 @@ export interface ListenOptions extends AcceptOptions {
   readonly failureWindowMs?: number;
   /** How long a blocked address has its new sockets closed at once, in ms; default 10000. */
   readonly blockMs?: number;
+  /**
+   * Sockets in their handshake at once, in all; past it new sockets are closed at once.
+   * Default 256.
+   */
+  readonly maxPendingHandshakes?: number;
+  /** Sockets in their handshake at once from one address; default 16. */
+  readonly maxPendingPerAddress?: number;
 }
 
 /** A running {@link listen}er. */
@@ -330,6 +337,8 @@ export function listen(options: ListenOptions): Promise<Listener> {
   let maxFailures: number;
   let windowMs: number;
   let blockMs: number;
+  let maxPending: number;
+  let maxPendingPerAddress: number;
   try {
     checkOptions('listen', options);
     if (typeof options.host !== 'string' || options.host === '') {
@@ -349,6 +358,8 @@ export function listen(options: ListenOptions): Promise<Listener> {
       throw new InvalidArgumentError('listen maxFailures', `expected a positive integer, got ${String(maxFailures)}`);
     windowMs = checkMs('listen failureWindowMs', options.failureWindowMs, 10_000);
     blockMs = checkMs('listen blockMs', options.blockMs, 10_000);
+    maxPending = checkCount('listen maxPendingHandshakes', options.maxPendingHandshakes, 256);
+    maxPendingPerAddress = checkCount('listen maxPendingPerAddress', options.maxPendingPerAddress, 16);
     // Validates secret, name, creation, proto and features before anything is bound.
     handshakeFor('acceptor', options, {});
   } catch (e) {
@@ -357,6 +368,8 @@ export function listen(options: ListenOptions): Promise<Listener> {
 
   const failures = new Map<string, Failures>();
   const pending = new Set<Socket>();
+  /** Sockets in their handshake per remote address (entries removed at 0). */
+  const pendingFrom = new Map<string, number>();
   let closed = false;
 
   const isBlocked = (address: string, now: number): boolean => {
@@ -398,15 +411,24 @@ export function listen(options: ListenOptions): Promise<Listener> {
 
   const onSocket = (socket: Socket): void => {
     const address = socket.remoteAddress ?? '?';
-    if (closed || isBlocked(address, Date.now())) {
+    const from = pendingFrom.get(address) ?? 0;
+    // Abandoned handshakes hold a socket each until their timeout: a bounded number of them.
+    if (closed || isBlocked(address, Date.now()) || pending.size >= maxPending || from >= maxPendingPerAddress) {
       socket.destroy();
       return;
     }
     pending.add(socket);
+    pendingFrom.set(address, from + 1);
+    const done = (): void => {
+      pending.delete(socket);
+      const n = (pendingFrom.get(address) ?? 1) - 1;
+      if (n <= 0) pendingFrom.delete(address);
+      else pendingFrom.set(address, n);
+    };
     accept(socket, acceptOptions).then(
-      () => pending.delete(socket),
+      () => done(),
       (e: unknown) => {
-        pending.delete(socket);
+        done();
         // Sockets destroyed by close() are not the peer's failures.
         if (closed || !HandshakeError.is(e)) return;
         noteFailure(address);
@@ -448,4 +470,13 @@ export function listen(options: ListenOptions): Promise<Listener> {
       });
     });
   });
+}
+
+/** A count option: a safe integer ≥ 1, or `fallback` when absent. */
+function checkCount(name: string, v: number | undefined, fallback: number): number {
+  const n = v ?? fallback;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(name, `expected a positive integer, got ${String(n)}`);
+  }
+  return n;
 }

@@ -292,6 +292,52 @@ describe('listen rate limiting', () => {
     expect(up).toHaveLength(0);
   });
 
+  it('bounds sockets in their handshake, per address and in all; a finished handshake frees its place', async () => {
+    const { listener, up } = await server({ maxPendingPerAddress: 3, maxPendingHandshakes: 5, handshakeTimeoutMs: 20_000 });
+    const silent = async (localAddress: string): Promise<{ socket: net.Socket; closed: () => boolean }> => {
+      const socket = net.connect({ host: HOST, port: listener.port, localAddress });
+      sockets.push(socket);
+      let closed = false;
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        closed = true;
+      });
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      return { socket, closed: () => closed };
+    };
+    // Three silent sockets from 127.0.0.1 are held (their handshakes wait); a fourth is closed at once.
+    const held = [await silent('127.0.0.1'), await silent('127.0.0.1'), await silent('127.0.0.1')];
+    const fourth = await silent('127.0.0.1');
+    await until(() => fourth.closed(), 5000);
+    // Two more from another address fill the total of 5; a sixth, from a third address, is closed.
+    const other = [await silent('127.0.0.2'), await silent('127.0.0.2')];
+    const sixth = await silent('127.0.0.3');
+    await until(() => sixth.closed(), 5000);
+    expect([...held, ...other].some((c) => c.closed())).toBe(false);
+    // Give the places back: a good dial from 127.0.0.1 gets through.
+    for (const c of [...held, ...other]) c.socket.destroy();
+    await until(() => [...held, ...other].every((c) => c.closed()));
+    // The server sees the closes a moment after the clients do: retry until the places are free.
+    for (let tries = 0; ; tries++) {
+      try {
+        await dialTo(listener.port);
+        break;
+      } catch (e) {
+        if (tries > 50) throw e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await until(() => up.length === 1);
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(
+        listen({ host: HOST, port: 0, secret: SECRET, name: 'b@host', creation: 1, onSession: () => {}, maxPendingHandshakes: bad }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(
+        listen({ host: HOST, port: 0, secret: SECRET, name: 'b@host', creation: 1, onSession: () => {}, maxPendingPerAddress: bad }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+  });
+
   it('the block lifts after blockMs', async () => {
     const { listener, up, rejected } = await server({ maxFailures: 2, blockMs: 100 });
     for (let i = 0; i < 2; i++) {
