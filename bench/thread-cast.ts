@@ -88,7 +88,8 @@ export const scenario: Scenario = {
         unit: 'msg/s',
         checks: [
           { label: '≥ 2.5 M/s', pass: spindle >= 2.5e6 },
-          { label: '≥ 65% of raw', pass: (pairedRatio(pairs) ?? 0) >= 0.65 },
+          // Packed batches: the cluster issue's target (before packing it was ≥ 65 % of raw).
+          { label: '≥ 1.4× raw', pass: (pairedRatio(pairs) ?? 0) >= 1.4 },
         ],
         samples: pairs,
       },
