@@ -112,6 +112,68 @@ describe('two nodes', () => {
     expect((down as NodeDownError).reason).toBe('not_connected');
   });
 
+  it('send by ref and by { name, node } arrives as info, in order with the casts and calls of the same sender', async () => {
+    const [a, b] = await pair();
+    const log: unknown[] = [];
+    const rec = await a.on(() =>
+      GenServer.start(
+        {
+          init: () => null,
+          handleInfo: (msg, st) => {
+            log.push(msg);
+            return st;
+          },
+          handleCall: (_m, st) => ['ok', st],
+        },
+        { name: 'rec' },
+      ),
+    );
+    const named = { name: 'rec', node: a.id } as const;
+    b.on(() => {
+      for (let i = 0; i < 100; i++) GenServer.send(i % 2 === 0 ? rec : named, { i });
+    });
+    expect(await b.on(() => GenServer.call(rec, 'sync'))).toBe('ok');
+    expect(log).toEqual(Array.from({ length: 100 }, (_, i) => ({ i })));
+    // To a name nobody holds there: dropped and counted, the sender keeps running.
+    const before = b.rt.stats.droppedCasts;
+    b.on(() => GenServer.send({ name: 'nobody', node: a.id }, 'lost'));
+    expect(await b.on(() => GenServer.call(rec, 'sync'))).toBe('ok');
+    await waitFor(() => a.rt.stats.droppedCasts + b.rt.stats.droppedCasts > before, 5000, 'the drop to be counted');
+  });
+
+  it('onNodeUp and onNodeDown return an unsubscribe that stops the handler', async () => {
+    const [a, b] = await pair();
+    const kept: string[] = [];
+    const dropped: string[] = [];
+    const offUp = a.on(() => Cluster.onNodeUp((n) => dropped.push(`up ${n}`)));
+    const offDown = a.on(() => Cluster.onNodeDown((n) => dropped.push(`down ${n}`)));
+    a.on(() => Cluster.onNodeUp((n) => kept.push(`up ${n}`)));
+    a.on(() => Cluster.onNodeDown((n, r) => kept.push(`down ${n} ${r}`)));
+    offUp();
+    offDown();
+    offUp(); // twice is harmless
+    const c = await node('c', '127.0.0.25', { seeds: [a.id] });
+    await waitFor(() => kept.includes(`up ${c.id}`), 10_000, 'c up');
+    await c.on(() => Cluster.stop());
+    c.rt.killAll();
+    forget(c);
+    await waitFor(() => kept.includes(`down ${c.id} graceful_shutdown`), 10_000, 'c down');
+    expect(dropped).toEqual([]);
+    expect(b.on(() => Cluster.isNodeConnected(a.id))).toBe(true);
+  });
+
+  it('without a secret a node warns that it listens on loopback only (and refuses any other address)', async () => {
+    const warnings: string[] = [];
+    const rt = new Runtime({ logger: { ...silentLogger, warn: (m: string) => warnings.push(m) } });
+    try {
+      await withRuntime(rt, () => Cluster.start({ nodeName: 'lone', host: '127.0.0.26', port: 0 }));
+      expect(warnings.some((w) => /no clusterSecret given: listening on loopback only/.test(w))).toBe(true);
+    } finally {
+      await withRuntime(rt, () => Cluster.stop());
+      rt.killAll();
+    }
+  });
+
   it('monitors and links across nodes; a lost node fires noconnection and fails pending calls', async () => {
     const [a, b] = await pair();
     const slow = await a.on(() =>
