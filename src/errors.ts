@@ -674,10 +674,12 @@ export class ChannelBusyError extends SpindleError {
     readonly inFlight: number,
     /** The bound (`RuntimeOptions.maxInFlight`). */
     readonly maxInFlight: number,
+    /** Why it is busy, when it is not the in-flight count (a node's connection over its byte bound). */
+    why?: string,
   ) {
     super(
       ErrorCode.BUSY,
-      `the channel to ${destination} is busy: ${inFlight} messages sent and not yet handled (maxInFlight ${maxInFlight})`,
+      `the channel to ${destination} is busy: ${why ?? `${inFlight} messages sent and not yet handled (maxInFlight ${maxInFlight})`}`,
       { destination, inFlight, maxInFlight },
     );
   }

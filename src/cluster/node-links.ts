@@ -88,6 +88,10 @@ class Peer {
  */
 const NODE_BATCH_WORDS = 1024;
 
+/** Why a call to a busy node fails: its connection's bound is bytes, not messages in flight. */
+const BUSY_CONNECTION =
+  'its connection has more bytes queued to send than its bound (32 MiB); calls fail fast and casts are dropped until it drains';
+
 /** Most recent down reasons kept, for the error a later call gets. */
 const MAX_REMEMBERED = 1024;
 
@@ -212,7 +216,7 @@ export class NodeLinks implements Outbound {
       const problem = findUncloneable(msg, 'message');
       if (problem !== undefined) throw new NotCloneableError(problem.path, problem.valueType, formatRef(to));
       // The connection's outbound queue is over its bound: fail fast rather than grow it.
-      if (kind === CALL) throw new ChannelBusyError(`node ${shortNodeId(to.node)}`, 0, 0);
+      if (kind === CALL) throw new ChannelBusyError(`node ${shortNodeId(to.node)}`, 0, 0, BUSY_CONNECTION);
       peer.busyDrops++;
       this.rt.router.dropped(to, 'busy');
       return;

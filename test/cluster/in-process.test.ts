@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef, DownMessage, ExitMessage, GenServerBehavior, Ref } from '../../src/index.js';
 import {
   BehaviorRegistry,
+  ChannelBusyError,
   Cluster,
   ErrorCode,
   GenServer,
@@ -139,6 +140,43 @@ describe('two nodes', () => {
     b.on(() => GenServer.send({ name: 'nobody', node: a.id }, 'lost'));
     expect(await b.on(() => GenServer.call(rec, 'sync'))).toBe('ok');
     await waitFor(() => a.rt.stats.droppedCasts + b.rt.stats.droppedCasts > before, 5000, 'the drop to be counted');
+  });
+
+  it('over the connection bound (32 MiB queued), calls fail fast with ChannelBusyError and casts are dropped and counted; it recovers', async () => {
+    const [a, b] = await pair();
+    const sink = await a.on(() => GenServer.start(echo, { name: 'sink' }));
+    const dropEvents: string[] = [];
+    b.rt.events.on((e) => {
+      if (e.type === 'cast_dropped') dropEvents.push(e.why);
+    });
+    const before = b.rt.stats.droppedCasts;
+    // 48 casts of 1 MiB in one turn: nothing drains meanwhile, so the queue passes 32 MiB.
+    const err = b.on(() => {
+      const blob = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 48; i++) GenServer.cast(sink, { i, blob });
+      return GenServer.call(sink, 'log').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    });
+    const e = await err;
+    expect(ChannelBusyError.is(e)).toBe(true);
+    expect((e as Error).message).toMatch(/the channel to node a@127\.0\.0\.21:\d+ is busy: its connection has more bytes queued/);
+    const dropped = b.rt.stats.droppedCasts - before;
+    expect(dropped).toBeGreaterThan(0);
+    expect(dropped).toBeLessThan(48);
+    expect(dropEvents.filter((w) => w === 'busy')).toHaveLength(dropped);
+    // Once the queue drains, calls go through again, and what was not dropped arrived in order.
+    let log: { i: number }[] | undefined;
+    for (const start = Date.now(); log === undefined; ) {
+      try {
+        log = (await b.on(() => GenServer.call(sink, 'log', { timeout: 30_000 }))) as { i: number }[];
+      } catch (x) {
+        if (!ChannelBusyError.is(x) || Date.now() - start > 30_000) throw x;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    expect(log.map((m) => m.i)).toEqual(Array.from({ length: 48 - dropped }, (_, i) => i));
   });
 
   it('onNodeUp and onNodeDown return an unsubscribe that stops the handler', async () => {
