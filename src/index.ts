@@ -20,7 +20,7 @@ export {
 export { Result } from './behaviours/gen-server/result.js';
 export type { Directive } from './behaviours/gen-server/result.js';
 export { Supervisor } from './behaviours/supervisor/supervisor.js';
-export type { SupervisorRef } from './behaviours/supervisor/supervisor.js';
+export type { SupAddress, SupervisorRef } from './behaviours/supervisor/supervisor.js';
 export type { SupProtocol, SupReply } from './behaviours/supervisor/server.js';
 export type {
   ChildSpec,

@@ -22,7 +22,7 @@ export function describeValue(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
   if (typeof v === 'bigint') return `the bigint ${String(v)}n`;
   if (Array.isArray(v)) return 'an array';
-  return `a ${typeof v}`;
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** Why `v` is not a process name (a non-empty string of at most {@link MAX_NAME_LENGTH} chars). */

@@ -26,6 +26,7 @@ import {
   Result,
   Runtime,
   ServerExitedError,
+  Supervisor,
   isDownMessage,
   isExitMessage,
   silentLogger,
@@ -177,6 +178,40 @@ describe('two nodes', () => {
       }
     }
     expect(log.map((m) => m.i)).toEqual(Array.from({ length: 48 - dropped }, (_, i) => i));
+  });
+
+  it('Supervisor.* on a supervisor of another node, by ref and by { name, node }', async () => {
+    const [a, b] = await pair();
+    const sup = await a.on(() =>
+      Supervisor.start({
+        name: 'top',
+        children: [
+          { id: 'e', behavior: echo },
+          { id: 'f', behavior: echo },
+        ],
+      }),
+    );
+    const named = { name: 'top', node: a.id } as const;
+    const children = await b.on(() => Supervisor.getChildren(sup));
+    expect(children.map((c) => c.id)).toEqual(['e', 'f']);
+    expect(await b.on(() => Supervisor.countChildren(named))).toMatchObject({ specs: 2, active: 2 });
+    const e0 = (await b.on(() => Supervisor.getChild(named, 'e'))).ref as AnyRef;
+    expect(e0.node).toBe(sup.node);
+    expect(await b.on(() => GenServer.call(e0, 'via the child ref'))).toBe('via the child ref');
+    await b.on(() => Supervisor.terminateChild(named, 'e'));
+    expect(await b.on(() => Supervisor.countChildren(sup))).toMatchObject({ specs: 2, active: 1 });
+    const e1 = await b.on(() => Supervisor.restartChild(sup, 'e'));
+    expect(e1.node).toBe(sup.node);
+    expect(e1.id).not.toBe(e0.id);
+    expect((await b.on(() => Supervisor.intensity(named))).remaining).toBeGreaterThan(0);
+    // A child spec holds functions: it cannot cross to another node (start it there instead).
+    expect(await failure(() => b.on(() => Supervisor.startChild(sup, { id: 'g', behavior: echo })))).toBeInstanceOf(NotCloneableError);
+    // Errors come back typed: an unknown child.
+    expect(await failure(() => b.on(() => Supervisor.terminateChild(named, 'nope')))).toBeInstanceOf(Error);
+    expect(b.on(() => Supervisor.isRunning(named))).toBe(true);
+    await b.on(() => Supervisor.stop(named));
+    await waitFor(() => !a.on(() => Supervisor.isRunning(sup)), 5000, 'the supervisor to stop');
+    await expect(b.on(() => Supervisor.countChildren({ name: 7, node: a.id } as never))).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
   it('onNodeUp and onNodeDown return an unsubscribe that stops the handler', async () => {

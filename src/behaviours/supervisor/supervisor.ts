@@ -16,6 +16,7 @@ import type { AnyRef, Ref } from '../../core/ref.js';
 import { isRef } from '../../core/ref.js';
 import { describeValue } from '../../core/validate.js';
 import { GenServer } from '../gen-server/gen-server.js';
+import { isRemoteName, type RemoteName } from '../gen-server/remote.js';
 import type { ChildCounts, ChildInfo, IntensityStatus, SupProtocol, SupReply } from './server.js';
 import { startSupervisor } from './server.js';
 import { tree } from '../introspection.js';
@@ -39,10 +40,19 @@ function unwrap<T>(r: SupReply<T>): T {
 
 const INF = { timeout: Number.POSITIVE_INFINITY };
 
-/** A supervisor address: its ref or registered name. Throws InvalidArgumentError otherwise. */
+/**
+ * Where a supervisor is: its ref (on any thread of any node), its registered name on this
+ * node, or `{ name, node }` for a name registered on another node.
+ */
+export type SupAddress = SupervisorRef | string | RemoteName<SupProtocol>;
+
+/** A supervisor address (see {@link SupAddress}). Throws InvalidArgumentError otherwise. */
 function checkSup(sup: unknown, fn: string): void {
-  if (isRef(sup) || (typeof sup === 'string' && sup !== '')) return;
-  throw new InvalidArgumentError(`supervisor passed to Supervisor.${fn}`, `expected a supervisor ref or name, got ${describeValue(sup)}`);
+  if (isRef(sup) || isRemoteName(sup) || (typeof sup === 'string' && sup !== '')) return;
+  throw new InvalidArgumentError(
+    `supervisor passed to Supervisor.${fn}`,
+    `expected a supervisor ref, a name or { name, node }, got ${describeValue(sup)}`,
+  );
 }
 
 /** A child id (a non-empty string) or, where `refOk`, a child's ref. */
@@ -96,7 +106,7 @@ export const Supervisor = {
    * Rejects with ChildNotFoundError when there is no such child. Waits without a timeout. OTP:
    * `Supervisor.terminate_child/2`.
    */
-  async terminateChild(sup: SupervisorRef | string, id: string | AnyRef): Promise<void> {
+  async terminateChild(sup: SupAddress, id: string | AnyRef): Promise<void> {
     checkSup(sup, 'terminateChild');
     checkChild(id, 'terminateChild', true);
     unwrap(await GenServer.call(sup as SupervisorRef, { op: 'terminate_child', id }, INF));
@@ -106,7 +116,7 @@ export const Supervisor = {
    * ChildRunningError when it runs, ChildNotFoundError when there is no such child,
    * ChildStartError when it fails to start. OTP: `Supervisor.restart_child/2`.
    */
-  async restartChild(sup: SupervisorRef | string, id: string): Promise<AnyRef> {
+  async restartChild(sup: SupAddress, id: string): Promise<AnyRef> {
     checkSup(sup, 'restartChild');
     checkChild(id, 'restartChild', false);
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'restart_child', id }, INF)) as AnyRef;
@@ -116,7 +126,7 @@ export const Supervisor = {
    * first with `terminateChild`), ChildNotFoundError when there is no such child. OTP:
    * `Supervisor.delete_child/2`.
    */
-  async deleteChild(sup: SupervisorRef | string, id: string): Promise<void> {
+  async deleteChild(sup: SupAddress, id: string): Promise<void> {
     checkSup(sup, 'deleteChild');
     checkChild(id, 'deleteChild', false);
     unwrap(await GenServer.call(sup as SupervisorRef, { op: 'delete_child', id }, INF));
@@ -126,7 +136,7 @@ export const Supervisor = {
    * restart count. Uses the default 5000 ms call timeout (rejects with CallTimeoutError, or
    * NoProcessError when the supervisor is not alive). OTP: `Supervisor.which_children/1`.
    */
-  async getChildren(sup: SupervisorRef | string): Promise<ChildInfo[]> {
+  async getChildren(sup: SupAddress): Promise<ChildInfo[]> {
     checkSup(sup, 'getChildren');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'which_children' })) as ChildInfo[];
   },
@@ -136,7 +146,7 @@ export const Supervisor = {
    * InvalidArgumentError for a bad `sup` or id. Uses the default 5000 ms call timeout. OTP has
    * no direct equivalent (filter `which_children/1`).
    */
-  async getChild(sup: SupervisorRef | string, id: string | AnyRef): Promise<ChildInfo> {
+  async getChild(sup: SupAddress, id: string | AnyRef): Promise<ChildInfo> {
     checkSup(sup, 'getChild');
     checkChild(id, 'getChild', true);
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'which_child', id })) as ChildInfo;
@@ -147,7 +157,7 @@ export const Supervisor = {
    * (exact on this thread; for another thread's process, true while that thread is alive).
    * OTP: `Process.alive?/1` on the supervisor's pid.
    */
-  isRunning(sup: SupervisorRef | string): boolean {
+  isRunning(sup: SupAddress): boolean {
     checkSup(sup, 'isRunning');
     return GenServer.isRunning(sup as SupervisorRef);
   },
@@ -155,7 +165,7 @@ export const Supervisor = {
    * Counts of specs, running children, supervisors and workers. Uses the default 5000 ms call
    * timeout. OTP: `Supervisor.count_children/1`.
    */
-  async countChildren(sup: SupervisorRef | string): Promise<ChildCounts> {
+  async countChildren(sup: SupAddress): Promise<ChildCounts> {
     checkSup(sup, 'countChildren');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'count_children' })) as ChildCounts;
   },
@@ -167,7 +177,7 @@ export const Supervisor = {
    * the supervisor is not alive); InvalidArgumentError for a bad `sup`. OTP has no direct
    * equivalent (the counts live in the supervisor's state, `:sys.get_state/1`).
    */
-  async intensity(sup: SupervisorRef | string): Promise<IntensityStatus> {
+  async intensity(sup: SupAddress): Promise<IntensityStatus> {
     checkSup(sup, 'intensity');
     return unwrap(await GenServer.call(sup as SupervisorRef, { op: 'intensity' })) as IntensityStatus;
   },
@@ -176,7 +186,7 @@ export const Supervisor = {
    * `'shutdown'`); waits as long as the children's shutdown takes. Rejects with NoProcessError
    * when the supervisor is not alive. OTP: `Supervisor.stop/2`.
    */
-  stop(sup: SupervisorRef | string, reason: ExitReason = 'shutdown'): Promise<void> {
+  stop(sup: SupAddress, reason: ExitReason = 'shutdown'): Promise<void> {
     try {
       checkSup(sup, 'stop');
     } catch (e) {
