@@ -765,7 +765,17 @@ class ClusterNode {
         ref = await withRuntime(rt, () =>
           Supervisor.start({
             strategy: 'one_for_one',
-            children: [{ id: behaviorName, thread: { ...behavior.thread, args: options.args } }],
+            children: [
+              {
+                id: behaviorName,
+                // The caller's initTimeout, when it gave one, bounds the thread's boot (checked there).
+                thread: {
+                  ...behavior.thread,
+                  args: options.args,
+                  ...(initTimeout === undefined ? {} : { initTimeout: initTimeout as number }),
+                },
+              },
+            ],
             ...(name === undefined || global ? {} : { name: name as string }),
           }),
         );

@@ -17,6 +17,7 @@ import {
   ErrorCode,
   GenServer,
   InitFailedError,
+  InitTimeoutError,
   InvalidArgumentError,
   NodeDownError,
   NoProcessError,
@@ -368,6 +369,15 @@ describe('two nodes', () => {
     expect(a.rt.procs.has(named.id)).toBe(false);
     await b.on(() => GenServer.stop(ref));
     expect(a.rt.procs.has(ref.id)).toBe(false);
+    // The caller's initTimeout bounds init there: a slow init fails with InitTimeoutError, named nowhere.
+    a.on(() =>
+      BehaviorRegistry.register('slow', {
+        init: () => new Promise((r) => setTimeout(() => r(0), 2000)),
+      }),
+    );
+    const slow = await failure(() => b.on(() => GenServer.startRemote('slow', { targetNode: a.id, name: 'slow1', initTimeout: 50 })));
+    expect(InitTimeoutError.is(slow)).toBe(true);
+    expect(a.rt.names.get('slow1')).toBeUndefined();
   });
 });
 

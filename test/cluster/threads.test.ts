@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyRef, Ref, SupervisorRef } from '../../src/index.js';
 import {
   BehaviorRegistry,
+  ChildStartError,
+  ThreadExitError,
   Cluster,
   GenServer,
   InvalidArgumentError,
@@ -86,6 +88,14 @@ describe('a worker thread of a clustered node', () => {
     async () => {
       BehaviorRegistry.register('extras', { thread: { module: EXTRAS } });
       expect(() => BehaviorRegistry.register('bad', { thread: { module: EXTRAS, args: 1 } as never })).toThrow(InvalidArgumentError);
+      // The caller's initTimeout bounds the thread's boot there: 1 ms is too short.
+      const late = await failure(() =>
+        onB(() => GenServer.startRemote('extras', { targetNode: idA, args: { name: 'p3' }, initTimeout: 1 })),
+      );
+      expect(ChildStartError.is(late)).toBe(true);
+      expect(ThreadExitError.is((late as Error).cause)).toBe(true);
+      expect(String((late as Error).message)).toContain('initTimeout (1 ms)');
+      expect(env.rt.names.get('p3')).toBeUndefined();
       const sup2 = await onB(() => GenServer.startRemote('extras', { targetNode: idA, args: { name: 'p2' }, initTimeout: 20_000 }));
       expect(sup2.node.startsWith(`${idA}~`)).toBe(true);
       const thread = (await onB(() => GenServer.call({ name: 'p2', node: idA } as never, { type: 'thread' }))) as number;

@@ -8,6 +8,7 @@
  * - `GenServer.startRemote(behaviour, { targetNode, … })` asks the target node to start a
  *   behaviour it offers in its BehaviorRegistry (an allow-list) and resolves with the ref.
  */
+import { DEFAULT_THREAD_INIT_TIMEOUT_MS } from '../../threads/thread-spec.js';
 import { allowedBehavior } from '../../cluster/behavior-registry.js';
 import { shortNodeId } from '../../cluster/node-id.js';
 import { checkDuration } from '../../core/duration.js';
@@ -117,7 +118,10 @@ export interface StartRemoteOptions<A = unknown> {
    * name) registers nothing.
    */
   registration?: 'local' | 'global' | 'none';
-  /** How long `init` may take there, in ms; default 5000. */
+  /**
+   * How long `init` may take there, in ms; default 5000. For a thread subtree it bounds the
+   * thread's boot (default: the subtree's own `initTimeout`, else 30 s).
+   */
   initTimeout?: number;
 }
 
@@ -129,6 +133,7 @@ export interface StartRemoteOptions<A = unknown> {
  */
 export function startRemote<P extends Protocol = Protocol, A = unknown>(behavior: string, options: StartRemoteOptions<A>): Promise<Ref<P>> {
   let initTimeout: number;
+  let initGiven = false;
   let name: string | undefined;
   let global = false;
   let targetNode: string;
@@ -149,18 +154,18 @@ export function startRemote<P extends Protocol = Protocol, A = unknown>(behavior
       global = registration === 'global';
     } else if (o.name !== undefined) throw new InvalidArgumentError('name', "a name with registration 'none'");
     initTimeout = checkDuration('initTimeout', o.initTimeout, 5000, { infinity: false });
+    initGiven = o.initTimeout !== undefined;
   } catch (e) {
     return Promise.reject(e);
   }
   const rt = currentRuntime();
   const node = rt.resolveNode?.(targetNode) ?? (targetNode === rt.node ? rt.node : undefined);
   if (node === undefined) return Promise.reject(new NodeDownError(shortNodeId(targetNode), 'not_connected'));
-  const request = { op: 'spawn', behavior, args: options.args, name, global, initTimeout };
-  const reply =
-    node === rt.node
-      ? startHere(rt, request)
-      : // The target's own init bound, plus the round trip.
-        rt.router.call(makeRef(node, 0, 0), request, initTimeout + 5000);
+  // Sent only when given: a thread subtree there keeps its own boot bound otherwise.
+  const request = { op: 'spawn', behavior, args: options.args, name, global, initTimeout: initGiven ? initTimeout : undefined };
+  // The target's init bound (the caller cannot know whether it is a thread's), plus the round trip.
+  const waitMs = (initGiven ? initTimeout : Math.max(initTimeout, DEFAULT_THREAD_INIT_TIMEOUT_MS)) + 5000;
+  const reply = node === rt.node ? startHere(rt, request) : rt.router.call(makeRef(node, 0, 0), request, waitMs);
   return reply.then((r) => {
     if (!isRef(r) || r.node !== node) throw new InvalidArgumentError('startRemote reply', `expected a ref on ${shortNodeId(node)}`);
     return makeRef<P>(r.node, r.thread, r.id);
