@@ -430,7 +430,9 @@ class ClusterNode {
   private sessionUp(s: Session, dialed: boolean): void {
     // Not while starting (the peer retries) nor once stopping (a dial that completes late).
     if (this.status !== 'running') {
-      s.connection.close(this.status === 'starting' ? 'starting' : 'cluster_stopped');
+      // A handshake that completes while this node leaves: the peer may already count it as
+      // up (it sent WELCOME), so it is told this node left gracefully, as the others were.
+      s.connection.close(this.status === 'starting' ? 'starting' : 'graceful_shutdown');
       return;
     }
     const peer = s.peer;
