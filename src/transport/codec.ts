@@ -40,7 +40,7 @@
  * as well. If anything enumerable was added to Object.prototype, no batch is packed.
  */
 import { types } from 'node:util';
-import { deserialize, serialize } from 'node:v8';
+import { DefaultDeserializer, serialize } from 'node:v8';
 import { Unpackr } from 'msgpackr';
 
 const { isProxy } = types;
@@ -840,7 +840,7 @@ export function decodeBatchBytes(bytes: Uint8Array): unknown[] {
     case Format.V8: {
       let v: unknown;
       try {
-        v = deserialize(body);
+        v = deserializeCopying(body);
       } catch (e) {
         throw new MalformedBatchError(`undecodable v8 batch (${e instanceof Error ? e.message.slice(0, 200) : 'error'})`);
       }
@@ -850,4 +850,32 @@ export function decodeBatchBytes(bytes: Uint8Array): unknown[] {
     default:
       throw new MalformedBatchError(`unknown batch format ${String(bytes[0])}`);
   }
+}
+
+/**
+ * `node:v8`'s deserializer makes each typed array and DataView a view into the bytes it reads
+ * (zero-copy): a received view's `.buffer` would be the whole frame, with the bytes of every
+ * other message in it, kept alive as long as the view. Each view gets a buffer of its own here,
+ * as structured clone gives one and as the packed path does.
+ */
+class CopyingDeserializer extends DefaultDeserializer {
+  /** Node's hook for host objects (views); not in its type declarations. */
+  _readHostObject(): unknown {
+    const v = (
+      DefaultDeserializer.prototype as unknown as { _readHostObject(this: DefaultDeserializer): ArrayBufferView }
+    )._readHostObject.call(this);
+    const own = new Uint8Array(v.byteLength);
+    own.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    if (v instanceof DataView) return new DataView(own.buffer);
+    // A Buffer arrives as the Uint8Array structured clone makes of it.
+    if (Buffer.isBuffer(v) || v instanceof Uint8Array) return own;
+    const View = v.constructor as new (b: ArrayBuffer) => ArrayBufferView;
+    return new View(own.buffer);
+  }
+}
+
+function deserializeCopying(body: Uint8Array): unknown {
+  const d = new CopyingDeserializer(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  d.readHeader();
+  return d.readValue();
 }
