@@ -353,9 +353,7 @@ export function listen(options: ListenOptions): Promise<Listener> {
     checkHook('listen admit', options.admit);
     checkTls('listen tls', options.tls);
     checkMs('listen handshakeTimeoutMs', options.handshakeTimeoutMs, 5000);
-    maxFailures = options.maxFailures ?? 5;
-    if (typeof maxFailures !== 'number' || !Number.isSafeInteger(maxFailures) || maxFailures < 1)
-      throw new InvalidArgumentError('listen maxFailures', `expected a positive integer, got ${String(maxFailures)}`);
+    maxFailures = checkCount('listen maxFailures', options.maxFailures, 5);
     windowMs = checkMs('listen failureWindowMs', options.failureWindowMs, 10_000);
     blockMs = checkMs('listen blockMs', options.blockMs, 10_000);
     maxPending = checkCount('listen maxPendingHandshakes', options.maxPendingHandshakes, 256);
