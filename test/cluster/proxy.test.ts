@@ -38,8 +38,8 @@ interface Client {
   isClosed(): boolean;
 }
 
-async function client(port: number): Promise<Client> {
-  const socket = connect({ host: '127.0.0.1', port });
+async function client(port: number, localAddress?: string): Promise<Client> {
+  const socket = connect({ host: '127.0.0.1', port, ...(localAddress !== undefined ? { localAddress } : {}) });
   let data = '';
   let closed = false;
   socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
@@ -209,6 +209,42 @@ describe('FaultProxy', () => {
     expect(echo.sockets.size).toBe(1);
     proxy.heal();
     await until(() => echo.sockets.size === 0, 5000, 'the close to reach the server after heal');
+  });
+
+  it('blackholeFrom silences only the clients from that address; localAddress client keeps their address', async () => {
+    const { echo, proxy, c } = await setup('client');
+    c.socket.write('1');
+    await until(() => c.received() === '1');
+    const far = await client(proxy.port, '127.0.0.42');
+    cleanups.push(() => {
+      far.socket.destroy();
+    });
+    far.socket.write('a');
+    await until(() => far.received() === 'a');
+    expect(echo.remotes).toEqual(['127.0.0.1', '127.0.0.42']);
+    proxy.blackholeFrom('127.0.0.42');
+    far.socket.write('b');
+    c.socket.write('2');
+    await until(() => c.received() === '12', 5000, 'the other client still served');
+    // A new connection from the blocked address is held; one from elsewhere flows.
+    const far2 = await client(proxy.port, '127.0.0.42');
+    const near2 = await client(proxy.port, '127.0.0.43');
+    cleanups.push(() => {
+      far2.socket.destroy();
+      near2.socket.destroy();
+    });
+    far2.socket.write('x');
+    near2.socket.write('y');
+    await until(() => near2.received() === 'y', 5000, 'a client from another address');
+    const deadline = Date.now() + 200;
+    await until(() => Date.now() > deadline || far.received() !== 'a' || far2.received() !== '', 2000);
+    expect(far.received()).toBe('a');
+    expect(far2.received()).toBe('');
+    expect(far.isClosed()).toBe(false);
+    expect(echo.remotes).toEqual(['127.0.0.1', '127.0.0.42', '127.0.0.43']);
+    proxy.heal();
+    await until(() => far.received() === 'ab' && far2.received() === 'x', 5000, 'held bytes after heal');
+    expect(echo.remotes).toEqual(['127.0.0.1', '127.0.0.42', '127.0.0.43', '127.0.0.42']);
   });
 
   it('cut destroys every connection; new ones still work', async () => {

@@ -14,8 +14,10 @@
  *   senders) and an end or reset from one side is not seen until `heal()`. A connection
  *   accepted while blackholed is not connected upstream until `heal()` (what it sends is
  *   kept for then); if its client closes first, it never reaches the target at all.
+ * - `blackholeFrom(address)`: the same, only for the connections whose client dials from
+ *   `address` (a partition between two nodes when each has a proxy in front of it).
  * - `cut()`: destroys every current connection (both sides see a reset/close).
- * - `heal()`: clears the delay, the throttle and the blackhole; held bytes flow again.
+ * - `heal()`: clears the delay, the throttle and every blackhole; held bytes flow again.
  * - `close()`: stops listening and destroys every connection.
  *
  * `tap` sees every chunk forwarded (`'up'`: client to target, `'down'`: target to client), in
@@ -31,7 +33,10 @@ export interface ProxyOptions {
   readonly listenHost?: string;
   /** Port to listen on; default 0 (ephemeral). */
   readonly listenPort?: number;
-  /** Local address of the outgoing (upstream) sockets. */
+  /**
+   * Local address of the outgoing (upstream) sockets; `'client'`: the address the client
+   * dialled from (the target sees the real dialer's address).
+   */
   readonly localAddress?: string;
   /** Sees every forwarded chunk, in order. */
   readonly tap?: (direction: Direction, chunk: Buffer, connection: number) => void;
@@ -50,6 +55,7 @@ class Pipe {
 
   constructor(
     private readonly proxy: FaultProxy,
+    private readonly held: () => boolean,
     private readonly from: Socket,
     private readonly to: Socket,
     private readonly direction: Direction,
@@ -68,7 +74,7 @@ class Pipe {
 
   /** Pauses or resumes reading `from` according to the blackhole and backpressure. */
   update(): void {
-    if (this.proxy.isBlackholed) {
+    if (this.held()) {
       if (!this.from.destroyed) this.from.pause();
       return;
     }
@@ -122,7 +128,7 @@ class Pipe {
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        if (this.proxy.isBlackholed) return; // resumed by update() at heal
+        if (this.held()) return; // resumed by update() at heal
         const now = Date.now();
         while (this.queue.length > 0 && this.queue[0]!.due <= now) this.write(this.queue.shift()!.chunk);
         if (this.queue.length > 0) this.schedule();
@@ -134,7 +140,7 @@ class Pipe {
 
   /** Once `from` ended and the queue is empty, ends `to`. */
   private flush(): void {
-    if (this.ended && this.queue.length === 0 && !this.to.destroyed && !this.proxy.isBlackholed) this.to.end();
+    if (this.ended && this.queue.length === 0 && !this.to.destroyed && !this.held()) this.to.end();
   }
 
   dispose(): void {
@@ -147,6 +153,8 @@ class Pipe {
 interface Link {
   readonly id: number;
   readonly client: Socket;
+  /** The address the client dialled from. */
+  readonly from: string;
   upstream: Socket | undefined;
   readonly pipes: Pipe[];
   /** Bytes a connection accepted while blackholed sent before it was forwarded. */
@@ -159,6 +167,8 @@ export class FaultProxy {
   delayMs = 0;
   bytesPerSecond = Number.POSITIVE_INFINITY;
   private blackholed = false;
+  /** Client addresses whose connections are blackholed. */
+  private readonly blocked = new Set<string>();
   private readonly links = new Set<Link>();
   private nextId = 1;
   /** Connections accepted so far. */
@@ -175,7 +185,7 @@ export class FaultProxy {
   static async start(options: ProxyOptions): Promise<FaultProxy> {
     const listenHost = options.listenHost ?? '127.0.0.1';
     if (!isLoopback(listenHost) || !isLoopback(options.target.host)) throw new Error('FaultProxy: loopback addresses only');
-    if (options.localAddress !== undefined && !isLoopback(options.localAddress)) throw new Error('FaultProxy: loopback addresses only');
+    if (options.localAddress !== undefined && options.localAddress !== 'client' && !isLoopback(options.localAddress)) throw new Error('FaultProxy: loopback addresses only');
     const server = createServer({ noDelay: true, pauseOnConnect: true });
     let proxy: FaultProxy | undefined;
     server.on('connection', (socket) => {
@@ -211,11 +221,12 @@ export class FaultProxy {
 
   private onConnection(client: Socket): void {
     this.accepted += 1;
-    const link: Link = { id: this.nextId++, client, upstream: undefined, pipes: [], held: undefined, holder: undefined, onEnd: undefined };
+    const from = client.remoteAddress ?? '';
+    const link: Link = { id: this.nextId++, client, from, upstream: undefined, pipes: [], held: undefined, holder: undefined, onEnd: undefined };
     this.links.add(link);
     client.on('error', () => {});
     client.on('close', () => this.drop(link));
-    if (!this.blackholed) {
+    if (!this.isHeld(link)) {
       this.open(link);
       return;
     }
@@ -241,12 +252,8 @@ export class FaultProxy {
       link.client.pause();
       link.holder = undefined;
     }
-    const upstream = connect({
-      host,
-      port,
-      noDelay: true,
-      ...(this.options.localAddress !== undefined ? { localAddress: this.options.localAddress } : {}),
-    });
+    const local = this.options.localAddress === 'client' ? link.from : this.options.localAddress;
+    const upstream = connect({ host, port, noDelay: true, ...(local !== undefined ? { localAddress: local } : {}) });
     link.upstream = upstream;
     upstream.on('error', () => {});
     upstream.on('close', () => this.drop(link));
@@ -256,7 +263,8 @@ export class FaultProxy {
       upstream.write(chunk);
     }
     link.held = undefined;
-    link.pipes.push(new Pipe(this, link.client, upstream, 'up', link.id), new Pipe(this, upstream, link.client, 'down', link.id));
+    const held = () => this.isHeld(link);
+    link.pipes.push(new Pipe(this, held, link.client, upstream, 'up', link.id), new Pipe(this, held, upstream, link.client, 'down', link.id));
     for (const p of link.pipes) p.update();
   }
 
@@ -265,7 +273,7 @@ export class FaultProxy {
    * the other side is told at heal, as a partition hides a close).
    */
   private drop(link: Link): void {
-    if (this.blackholed && link.upstream !== undefined) return;
+    if (this.isHeld(link) && link.upstream !== undefined) return;
     this.destroy(link);
   }
 
@@ -296,6 +304,23 @@ export class FaultProxy {
     }
   }
 
+  /**
+   * Blackholes only the connections from clients dialling from `address`, current and new
+   * (the others keep flowing); `heal()` lifts it.
+   */
+  blackholeFrom(address: string): void {
+    this.blocked.add(address);
+    for (const link of this.links) {
+      if (link.from !== address) continue;
+      link.client.pause();
+      link.upstream?.pause();
+    }
+  }
+
+  private isHeld(link: Link): boolean {
+    return this.blackholed || this.blocked.has(link.from);
+  }
+
   /** Destroys every current connection. */
   cut(): void {
     for (const link of [...this.links]) this.destroy(link);
@@ -306,6 +331,7 @@ export class FaultProxy {
     this.delayMs = 0;
     this.bytesPerSecond = Number.POSITIVE_INFINITY;
     this.blackholed = false;
+    this.blocked.clear();
     for (const link of [...this.links]) {
       if (link.client.destroyed || link.upstream?.destroyed === true) {
         this.destroy(link);
