@@ -70,6 +70,11 @@ export type Command =
   | { readonly cmd: 'cast'; readonly target: Target; readonly msg: unknown }
   /** Casts `{ seq: i, from }` for i in 0..count-1, in one turn. */
   | { readonly cmd: 'castSeq'; readonly target: Target; readonly count: number; readonly from: string }
+  /**
+   * Casts `'inc'` to `target` at `rate` per second for `ms` (paced by a 1 ms timer, as an
+   * application producing steadily); resolves with `{ sent, ms }` once done.
+   */
+  | { readonly cmd: 'flood'; readonly target: Target; readonly rate: number; readonly ms: number }
   /** Calls `target` with `{ measure: <bytes-long Uint8Array> }`; resolves with the reply. */
   | { readonly cmd: 'callBig'; readonly target: Target; readonly bytes: number; readonly timeout?: number }
   /** A local watcher process monitors `target`; an event `down` comes later. */
@@ -379,6 +384,17 @@ async function handle(c: Command): Promise<unknown> {
     case 'castSeq':
       for (let i = 0; i < c.count; i++) GenServer.cast(target(c.target), { from: c.from, seq: i });
       return 'ok';
+    case 'flood': {
+      const to = target(c.target);
+      const t0 = performance.now();
+      let sent = 0;
+      for (let elapsed = 0; elapsed < c.ms; elapsed = performance.now() - t0) {
+        const due = Math.floor((elapsed * c.rate) / 1000);
+        for (; sent < due; sent++) GenServer.cast(to, 'inc');
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      return { sent, ms: performance.now() - t0 };
+    }
     case 'callBig': {
       const data = new Uint8Array(c.bytes);
       for (let i = 0; i < data.length; i += 4096) data[i] = (i / 4096) % 251;

@@ -185,7 +185,8 @@ export class FaultProxy {
   static async start(options: ProxyOptions): Promise<FaultProxy> {
     const listenHost = options.listenHost ?? '127.0.0.1';
     if (!isLoopback(listenHost) || !isLoopback(options.target.host)) throw new Error('FaultProxy: loopback addresses only');
-    if (options.localAddress !== undefined && options.localAddress !== 'client' && !isLoopback(options.localAddress)) throw new Error('FaultProxy: loopback addresses only');
+    if (options.localAddress !== undefined && options.localAddress !== 'client' && !isLoopback(options.localAddress))
+      throw new Error('FaultProxy: loopback addresses only');
     const server = createServer({ noDelay: true, pauseOnConnect: true });
     let proxy: FaultProxy | undefined;
     server.on('connection', (socket) => {
@@ -222,7 +223,16 @@ export class FaultProxy {
   private onConnection(client: Socket): void {
     this.accepted += 1;
     const from = client.remoteAddress ?? '';
-    const link: Link = { id: this.nextId++, client, from, upstream: undefined, pipes: [], held: undefined, holder: undefined, onEnd: undefined };
+    const link: Link = {
+      id: this.nextId++,
+      client,
+      from,
+      upstream: undefined,
+      pipes: [],
+      held: undefined,
+      holder: undefined,
+      onEnd: undefined,
+    };
     this.links.add(link);
     client.on('error', () => {});
     client.on('close', () => this.drop(link));
@@ -264,7 +274,10 @@ export class FaultProxy {
     }
     link.held = undefined;
     const held = () => this.isHeld(link);
-    link.pipes.push(new Pipe(this, held, link.client, upstream, 'up', link.id), new Pipe(this, held, upstream, link.client, 'down', link.id));
+    link.pipes.push(
+      new Pipe(this, held, link.client, upstream, 'up', link.id),
+      new Pipe(this, held, upstream, link.client, 'down', link.id),
+    );
     for (const p of link.pipes) p.update();
   }
 
