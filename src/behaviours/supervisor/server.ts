@@ -4,13 +4,21 @@
  * are counted against the intensity window; exceeding it stops the children in reverse order
  * and exits the supervisor, so its own parent handles it (escalation).
  */
-import { ChildNotFoundError, ChildRunningError, ChildStartError, DuplicateChildError, InvalidArgumentError } from '../../errors.js';
+import {
+  ACROSS_NODES,
+  ChildNotFoundError,
+  ChildRunningError,
+  ChildStartError,
+  DuplicateChildError,
+  InvalidArgumentError,
+  serializeError,
+} from '../../errors.js';
 import type { ExitReason } from '../../core/exit-reason.js';
 import { formatReason, isNormalExit } from '../../core/exit-reason.js';
 import type { AnyRef } from '../../core/ref.js';
 import { formatRef, isRef, sameRef } from '../../core/ref.js';
-import type { Runtime } from '../../core/runtime.js';
-import { currentRuntime, layers, withRuntime } from '../../core/runtime.js';
+import type { From, Runtime } from '../../core/runtime.js';
+import { currentRuntime, LocalFrom, layers, withRuntime } from '../../core/runtime.js';
 import { markKind } from '../../core/process-info.js';
 import { describeValue } from '../../core/validate.js';
 import type { ExitMessage, GenServerBehavior } from '../gen-server/behavior.js';
@@ -299,8 +307,13 @@ async function onChildExit(s: SupState, c: Child, reason: ExitReason): Promise<E
   return undefined;
 }
 
+/** True when the request came from another node (not this thread, nor another thread of this node). */
+function fromOtherNode(from: From | undefined): boolean {
+  return from !== undefined && !(from instanceof LocalFrom) && from.node !== currentRuntime().node;
+}
+
 /** Serves one supervisor request; throws typed errors that go back to the caller. */
-async function request(s: SupState, msg: SupCall): Promise<unknown> {
+async function request(s: SupState, msg: SupCall, from?: From): Promise<unknown> {
   if (typeof msg !== 'object' || msg === null)
     throw new InvalidArgumentError('supervisor request', `expected { op }, got ${describeValue(msg)}`);
   switch (msg.op) {
@@ -323,6 +336,15 @@ async function request(s: SupState, msg: SupCall): Promise<unknown> {
         s.children.push(c);
         return ref;
       }
+      // Another node names what to start, never code: a child spec is code here (a `thread`
+      // spec names a module to import), so it is refused, as anything outside the
+      // BehaviorRegistry allow-list is (start a registered behaviour with startRemote, or give
+      // a simple_one_for_one supervisor's template its arguments).
+      if (fromOtherNode(from))
+        throw new InvalidArgumentError(
+          'child spec',
+          'a child spec from another node is refused: start a behaviour this node registered (GenServer.startRemote), or a simple_one_for_one template with arguments',
+        );
       const spec = msg.spec as ChildSpec;
       validateSpec(spec, s.autoShutdown);
       if (s.children.some((x) => x.spec.id === spec.id)) throw new DuplicateChildError(spec.id, s.label);
@@ -416,11 +438,14 @@ export function supervisorBehavior(): GenServerBehavior<SupState, SupProtocol, N
       return s;
     },
 
-    async handleCall(msg, s) {
+    async handleCall(msg, s, from) {
       try {
-        return [{ ok: true, value: (await request(s, msg)) as ChildCounts }, s];
+        return [{ ok: true, value: (await request(s, msg, from)) as ChildCounts }, s];
       } catch (error) {
-        return [{ ok: false, error }, s];
+        // A caller in another thread or node gets the error in wire form, rebuilt there with
+        // its class and code (as a call's own error is); across nodes without stacks or paths.
+        if (from instanceof LocalFrom) return [{ ok: false, error }, s];
+        return [{ ok: false, error: serializeError(error, from.node === currentRuntime().node ? undefined : ACROSS_NODES) }, s];
       }
     },
 

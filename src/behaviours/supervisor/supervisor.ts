@@ -10,7 +10,7 @@
  * const [child] = await Supervisor.getChildren(sup);
  * ```
  */
-import { InvalidArgumentError } from '../../errors.js';
+import { deserializeError, InvalidArgumentError, isSerializedError } from '../../errors.js';
 import type { ExitReason } from '../../core/exit-reason.js';
 import type { AnyRef, Ref } from '../../core/ref.js';
 import { isRef } from '../../core/ref.js';
@@ -35,7 +35,8 @@ export type SupervisorRef<A = unknown> = Ref<SupProtocol> & {
 
 function unwrap<T>(r: SupReply<T>): T {
   if (r.ok) return r.value;
-  throw r.error;
+  // From another thread or node the error comes in wire form (server.ts): rebuilt here.
+  throw isSerializedError(r.error) ? deserializeError(r.error) : r.error;
 }
 
 const INF = { timeout: Number.POSITIVE_INFINITY };
