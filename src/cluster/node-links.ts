@@ -352,7 +352,12 @@ export class NodeLinks implements Outbound {
         } catch (e) {
           problem = `a frame that could not be handled (${e instanceof Error ? e.message : preview(e)})`;
         }
-        if (problem !== undefined) this.violation(peer, problem);
+        if (problem !== undefined) {
+          // The peer broke the protocol: its connection is dropped, and nothing more of this
+          // batch is read (a hostile batch may claim billions of words).
+          this.violation(peer, problem);
+          break;
+        }
       }
     } finally {
       ambient.active = prev;

@@ -831,8 +831,18 @@ export function encodeBatchBytes(batch: unknown[]): Uint8Array {
   return out;
 }
 
-/** The batch in bytes from {@link encodeBatchBytes}; throws {@link MalformedBatchError} for anything else. */
+/**
+ * The batch in bytes from {@link encodeBatchBytes}; throws {@link MalformedBatchError} for
+ * anything else, including an array longer than its bytes (every word takes at least one byte:
+ * a longer one is sparse, which only a hostile peer sends, e.g. 25 bytes claiming 2^32 words).
+ */
 export function decodeBatchBytes(bytes: Uint8Array): unknown[] {
+  const batch = decodeFormat(bytes);
+  if (batch.length > bytes.length) throw new MalformedBatchError(`a batch of ${batch.length} words in ${bytes.length} bytes`);
+  return batch;
+}
+
+function decodeFormat(bytes: Uint8Array): unknown[] {
   const body = bytes.subarray(1);
   switch (bytes[0]) {
     case Format.MSGPACK:

@@ -71,8 +71,10 @@ describe('NodeLinks', () => {
       [Tag.CAST, 0, { name: 42, msg: 'x' }, 0], // send by name without a name
     ];
     for (const b of bad) links.ingest(PEER, 0, b);
-    // Good frames still work after all that, in the same batch as a bad one.
-    links.ingest(PEER, 0, [Tag.CAST, target.id, 'ok-1', 0, 99, 0, 0, 0, Tag.CAST, target.id, 'ok-2', 0]);
+    // Good frames before a bad one still run; nothing after it in that batch does (the peer
+    // broke the protocol and its connection is dropped).
+    links.ingest(PEER, 0, [Tag.CAST, target.id, 'ok-1', 0, 99, 0, 0, 0, Tag.CAST, target.id, 'after-bad', 0]);
+    links.ingest(PEER, 0, [Tag.CAST, target.id, 'ok-2', 0]);
     await flush();
     expect(log).toEqual(['ok-1', 'ok-2']);
     expect(violations.length).toBe(bad.length + 1);
@@ -83,6 +85,19 @@ describe('NodeLinks', () => {
     await flush();
     const reply = sent.find((s) => s.thread === 2);
     expect(reply?.batch.slice(0, 4)).toEqual([Tag.REPLY_OK, 0, 'ping', 7]);
+  });
+
+  it('stops reading a batch at its first malformed frame: a batch of a billion words costs one violation', () => {
+    const { links, violations } = setup();
+    const huge: unknown[] = [];
+    huge.length = 2 ** 32 - 4; // sparse: what a hostile node:v8 payload of a few bytes decodes to
+    const t0 = performance.now();
+    links.ingest(PEER, 0, huge);
+    expect(performance.now() - t0).toBeLessThan(1000); // one frame read, not 2^30
+    expect(violations).toHaveLength(1);
+    const many = Array.from({ length: 4000 }, () => 99);
+    links.ingest(PEER, 0, many);
+    expect(violations).toHaveLength(2);
   });
 
   it('never throws on arbitrary input', () => {

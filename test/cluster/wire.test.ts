@@ -13,7 +13,7 @@ import {
   PACKED_HEADROOM,
   packedBatchFrame,
 } from '../../src/cluster/wire.js';
-import { BatchPacker } from '../../src/transport/codec.js';
+import { BatchPacker, Format } from '../../src/transport/codec.js';
 import { InvalidArgumentError } from '../../src/index.js';
 
 function decodeAll(bytes: Buffer, d = new FrameDecoder()): Frame[] {
@@ -186,10 +186,12 @@ describe('wire decoder on hostile input', () => {
     ['zero length', header(0, Kind.TICK)],
     ['TICK with a body', Buffer.concat([header(2, Kind.TICK), Buffer.from([0])])],
     ['BATCH too short', Buffer.concat([header(3, Kind.BATCH), Buffer.from([0, 0])])],
-    ['truncated v8 payload', withBatchPayload(serialize([1, 2, { a: 'xxxxxxxx' }, 4]).subarray(0, 12))],
-    ['non-array batch', withBatchPayload(serialize({ a: 1 }))],
-    ['array not a multiple of 4', withBatchPayload(serialize([1, 2, 3]))],
-    ['garbage v8 bytes', withBatchPayload(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00]))],
+    ['unknown batch format', withBatchPayload(serialize([1, 2, 3, 4]))],
+    ['truncated v8 payload', withBatchPayload(v8Payload([1, 2, { a: 'xxxxxxxx' }, 4]).subarray(0, 13))],
+    ['non-array batch', withBatchPayload(v8Payload({ a: 1 }))],
+    ['array not a multiple of 4', withBatchPayload(v8Payload([1, 2, 3]))],
+    ['garbage v8 bytes', withBatchPayload(Buffer.from([Format.V8, 0xde, 0xad, 0xbe, 0xef, 0x00]))],
+    ['a sparse v8 array claiming 2^32 - 4 words', withBatchPayload(v8Payload(hugeSparse()))],
     ['JSON array', jsonFrame(Kind.HELLO, '[1,2]')],
     ['JSON null', jsonFrame(Kind.WELCOME, 'null')],
     ['JSON number', jsonFrame(Kind.GOODBYE, '3')],
@@ -238,6 +240,18 @@ describe('wire decoder on hostile input', () => {
     );
   });
 });
+
+/** A batch payload in the node:v8 form (format byte, then the serialization). */
+function v8Payload(value: unknown): Buffer {
+  return Buffer.concat([Buffer.from([Format.V8]), serialize(value)]);
+}
+
+/** An empty array whose length is 2^32 - 4 (a multiple of 4): a few bytes serialized. */
+function hugeSparse(): unknown[] {
+  const a: unknown[] = [];
+  a.length = 2 ** 32 - 4;
+  return a;
+}
 
 function withBatchPayload(payload: Buffer): Buffer {
   const h = header(1 + 4 + payload.length, Kind.BATCH);
