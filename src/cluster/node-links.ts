@@ -72,7 +72,7 @@ export interface NodeLinkStats {
 /** One connected peer node. */
 class Peer {
   readonly channels = new Map<number, PackingChannel>();
-  /** The channel last asked for, and its thread (channels stay until the peer goes). */
+  /** The channel last asked for, and its thread (channels stay until the peer goes, or are evicted past MAX_PEER_CHANNELS). */
   lastThread = -1;
   lastChannel: PackingChannel | undefined;
   /** True while the connection's outbound queue is over its bound. */
@@ -87,6 +87,14 @@ class Peer {
  * batch keeps more of the v8 encoding's fixed cost off each message.
  */
 const NODE_BATCH_WORDS = 1024;
+
+/**
+ * Channels kept per peer node, one per thread of it this thread talks to. The thread numbers
+ * come from the peer (a call's reply goes to the thread it came from), so a hostile peer could
+ * make one per possible number (65,536, each with its packer's buffer); past this many the
+ * oldest is flushed and closed, and made again if that thread is addressed later.
+ */
+export const MAX_PEER_CHANNELS = 256;
 
 /** Why a call to a busy node fails: its connection's bound is bytes, not messages in flight. */
 const BUSY_CONNECTION =
@@ -293,6 +301,7 @@ export class NodeLinks implements Outbound {
     if (thread === peer.lastThread) return peer.lastChannel!;
     let ch = peer.channels.get(thread);
     if (ch === undefined) {
+      if (peer.channels.size >= MAX_PEER_CHANNELS) this.evictChannel(peer);
       ch = new PackingChannel(this.uplink.open(peer.node, thread), NODE_BATCH_WORDS);
       if (this.holding) ch.hold();
       ch.onFrameError = (frame, err) => this.frameFailed(peer.node, thread, frame, err);
@@ -301,6 +310,28 @@ export class NodeLinks implements Outbound {
     peer.lastThread = thread;
     peer.lastChannel = ch;
     return ch;
+  }
+
+  /**
+   * Lets go of the oldest channel to `peer` other than thread 0's (used by every control
+   * frame): what it holds is posted first, so order to that thread is kept.
+   */
+  private evictChannel(peer: Peer): void {
+    for (const [thread, ch] of peer.channels) {
+      if (thread === 0) continue;
+      peer.channels.delete(thread);
+      if (peer.lastThread === thread) {
+        peer.lastThread = -1;
+        peer.lastChannel = undefined;
+      }
+      ch.close();
+      return;
+    }
+  }
+
+  /** Channels open to `node` now. @internal */
+  channelCount(node: string): number {
+    return this.peers.get(node)?.channels.size ?? 0;
   }
 
   /** A frame could not be encoded after all: fail the call waiting on it, or count the cast. */

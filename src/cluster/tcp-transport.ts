@@ -35,7 +35,9 @@ export class TcpTransport implements Transport {
   ) {
     checkThread('TcpTransport remoteThread', remoteThread);
     checkThread('TcpTransport localThread', localThread);
-    connection.onClose(() => this.fireClose());
+    // The connection's close reaches every lane through its Lanes (one handler per
+    // connection, not one per lane: lanes come and go, the connection's list would only grow).
+    if (connection.isClosed) this.closed = true;
   }
 
   /** Sends one batch; dropped once the lane or connection is closed. Throws when it cannot be encoded. */
@@ -93,6 +95,9 @@ export class Lanes {
 
   constructor(readonly connection: Connection) {
     connection.onFrame(this.route);
+    connection.onClose(() => {
+      for (const lane of [...this.lanes.values()]) lane.close();
+    });
   }
 
   /** The lane to `remoteThread` from `localThread`; one per pair (an open one is returned again). */

@@ -322,5 +322,8 @@ describe('TcpTransport lanes', () => {
     expect(ch.isClosed).toBe(true);
     await until(() => closedB === 2);
     expect(lb.size).toBe(0);
+    // A lane asked for once the connection is gone is closed from the start, and not kept.
+    expect(la.open(4, 0).isClosed).toBe(true);
+    expect(la.size).toBe(0);
   });
 });

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NodeLinks } from '../../src/cluster/node-links.js';
+import { MAX_PEER_CHANNELS, NodeLinks } from '../../src/cluster/node-links.js';
 import { makeRef } from '../../src/core/ref.js';
 import type { AnyRef } from '../../src/index.js';
 import { GenServer, NodeDownError, Process, Runtime, ServerExitedError, silentLogger, withRuntime } from '../../src/index.js';
@@ -98,6 +98,26 @@ describe('NodeLinks', () => {
     const many = Array.from({ length: 4000 }, () => 99);
     links.ingest(PEER, 0, many);
     expect(violations).toHaveLength(2);
+  });
+
+  it('keeps at most MAX_PEER_CHANNELS channels to a peer that calls from every thread number; replies still arrive, in order', async () => {
+    const { rt, links, sent } = setup();
+    const echo = await withRuntime(rt, () => GenServer.start({ init: () => null, handleCall: (m: unknown, s: null) => [m, s] }));
+    const threads = MAX_PEER_CHANNELS * 3;
+    for (let t = 1; t <= threads; t++) links.ingest(PEER, t, [Tag.CALL, echo.id, `to-${t}`, 1, Tag.CALL, echo.id, `again-${t}`, 2]);
+    await flush();
+    expect(links.channelCount(PEER)).toBeLessThanOrEqual(MAX_PEER_CHANNELS);
+    // Every calling thread got both replies, in order, though most channels were let go.
+    for (let t = 1; t <= threads; t++) {
+      const words = sent.filter((x) => x.thread === t).flatMap((x) => x.batch);
+      const replies = [];
+      for (let i = 0; i < words.length; i += 4) if (words[i] === Tag.REPLY_OK) replies.push(words[i + 2]);
+      expect(replies).toEqual([`to-${t}`, `again-${t}`]);
+    }
+    // An evicted thread addressed again gets a channel again.
+    links.ingest(PEER, 1, [Tag.CALL, echo.id, 'back', 3]);
+    await flush();
+    expect(sent.filter((x) => x.thread === 1).flatMap((x) => x.batch)).toContain('back');
   });
 
   it('never throws on arbitrary input', () => {
