@@ -6,7 +6,7 @@
 import { InvalidArgumentError, NoProcessError, NodeDownError, NotInProcessError, ServerExitedError } from '../errors.js';
 import type { ExitReason } from '../core/exit-reason.js';
 import { exitReasonProblem } from '../core/exit-reason.js';
-import type { Proc } from '../core/process.js';
+import { type Proc, Status } from '../core/process.js';
 import type { AnyRef, MonitorRef } from '../core/ref.js';
 import { isRef, makeRef, monitorKey } from '../core/ref.js';
 import type { InfoRequest, ProcessInfo } from '../core/process-info.js';
@@ -14,6 +14,7 @@ import { processInfo } from '../core/process-info.js';
 import { currentRuntime } from '../core/runtime.js';
 import { checkFunction, describeValue, isMonitorRef } from '../core/validate.js';
 import { list } from './introspection.js';
+import { isRemoteName, type RemoteName, whereisRemoteName } from './gen-server/remote.js';
 
 function me(fn: string): Proc {
   const p = currentRuntime().current;
@@ -53,13 +54,60 @@ function unlink(ref: AnyRef): void {
  * Monitors `ref` from the current process: when it exits, a `DOWN` message
  * `{ type: 'DOWN', monitor, ref, reason }` arrives in this process's own mailbox
  * (reason `'noproc'` at once if it is not alive).
+ *
+ * `{ name, node }` monitors the process registered under `name` on `node` when the monitor is
+ * set (Erlang's `monitor(process, {Name, Node})`): the name is looked up on that node, and the
+ * process found then is the one watched (a later holder of the name is not). When no process
+ * holds the name, DOWN `'noproc'` arrives; when the node is not connected, or goes down before
+ * the answer, DOWN `'noconnection'`. Until the process is known, the DOWN's `ref` is the
+ * runtime of `node` (id 0, main thread): match on `monitor`.
  */
-function monitor(ref: AnyRef): MonitorRef {
+function monitor(ref: AnyRef | RemoteName): MonitorRef {
+  if (isRemoteName(ref)) return monitorName(ref);
   checkRef(ref, 'Process.monitor');
   const p = me('Process.monitor');
   const rt = currentRuntime();
   const m = rt.newMonitorRef();
   rt.router.monitor(p.ref, m, ref);
+  return m;
+}
+
+/** Monitors made by name whose lookup has not answered yet, by watcher: their keys. */
+const resolving = new WeakMap<Proc, Set<string>>();
+
+function monitorName(t: RemoteName): MonitorRef {
+  const p = me('Process.monitor');
+  const rt = currentRuntime();
+  const m = rt.newMonitorRef();
+  const key = monitorKey(m);
+  const node = rt.resolveNode?.(t.node) ?? (t.node === rt.node ? rt.node : undefined);
+  // Until the process is known the monitor stands on the node's runtime: a DOWN for it is
+  // delivered (and the node's loss fires it, as for any monitor on that node).
+  const nodeRef = makeRef(node ?? t.node, 0, 0);
+  (p.monitoring ??= new Map()).set(key, nodeRef);
+  if (node === undefined) {
+    rt.router.down({ ref: p.ref, monitor: m }, nodeRef, 'noconnection');
+    return m;
+  }
+  if (node === rt.node) {
+    const local = rt.names.get(t.name);
+    if (local === undefined) rt.router.down({ ref: p.ref, monitor: m }, nodeRef, 'noproc');
+    else rt.router.monitor(p.ref, m, local);
+    return m;
+  }
+  let keys = resolving.get(p);
+  if (keys === undefined) resolving.set(p, (keys = new Set()));
+  keys.add(key);
+  const settle = (found: AnyRef | undefined, reason: 'noproc' | 'noconnection'): void => {
+    // Demonitored meanwhile, or the watcher is gone: nothing to set up or tell.
+    if (!(resolving.get(p)?.delete(key) ?? false) || p.status === Status.Dead) return;
+    if (found === undefined) rt.router.down({ ref: p.ref, monitor: m }, nodeRef, reason);
+    else if (p.monitoring?.has(key) === true) rt.router.monitor(p.ref, m, found);
+  };
+  whereisRemoteName(rt, t).then(
+    (found) => settle(found, 'noproc'),
+    () => settle(undefined, 'noconnection'),
+  );
   return m;
 }
 
@@ -74,6 +122,11 @@ function demonitor(m: MonitorRef): void {
   const key = monitorKey(m);
   const target = p.monitoring?.get(key);
   if (target === undefined) return;
+  if (resolving.get(p)?.delete(key) === true) {
+    // A monitor by name still being looked up: nothing was set up on the other node yet.
+    p.monitoring?.delete(key);
+    return;
+  }
   p.monitoring?.delete(key);
   currentRuntime().router.demonitor(target, key);
 }
