@@ -12,6 +12,9 @@
  *   keeps the connection dialled by the smaller name (keepSimultaneous);
  * - a lost peer is redialled with exponential backoff and jitter, by its designated dialer;
  *   a peer that left gracefully is not;
+ * - a member that is not a configured seed is forgotten once unreachable for `forgetAfterMs`
+ *   (10 min), and a full table makes room by forgetting the disconnected one heard from least
+ *   recently: the table stays bounded as nodes come and go on new addresses;
  * - a node never marks another down on hearsay: gossip carries only members, and a node is
  *   down only when this node's own connection to it closes or goes silent.
  *
@@ -20,13 +23,22 @@
  * `heartbeatIntervalMs × heartbeatMissThreshold`, with this node's own timer lateness (event
  * loop lag) subtracted.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { GenServer } from '../behaviours/gen-server/gen-server.js';
-import { checkDuration } from '../core/duration.js';
+import { checkDuration, MAX_TIMER_MS } from '../core/duration.js';
 import type { From, Runtime } from '../core/runtime.js';
 import { currentRuntime, withRuntime } from '../core/runtime.js';
 import { checkFunction, checkOptions, describeValue } from '../core/validate.js';
-import { InvalidArgumentError, NoProcessError, type NodeDownReason, NotRegisteredError, RuntimeClosedError } from '../errors.js';
+import {
+  HandshakeError,
+  InvalidArgumentError,
+  NoProcessError,
+  type NodeDownReason,
+  NotRegisteredError,
+  RuntimeClosedError,
+} from '../errors.js';
 import { NodeThreads } from '../threads/node-threads.js';
 import { isPlainObject, ownData } from '../transport/validate.js';
 import { allowedBehavior, isAllowedThread } from './behavior-registry.js';
@@ -48,7 +60,10 @@ import { type AnyRef, makeRef } from '../core/ref.js';
 export interface ClusterOptions {
   /** This node's name: 1–64 letters, digits, `_`, `-` or `.`. */
   nodeName: string;
-  /** Address the listener AND every outgoing socket bind to; default `'127.0.0.1'`. */
+  /**
+   * Address the listener AND every outgoing socket bind to; default `'127.0.0.1'`. A host name
+   * is looked up once at start (IPv4 first); the node id keeps the name (see `advertise`).
+   */
   host?: string;
   /** Port to listen on; default 0 (a free port, then part of the node id). */
   port?: number;
@@ -71,6 +86,14 @@ export interface ClusterOptions {
   handshakeTimeoutMs?: number;
   /** First reconnect delay, in ms (doubled per failure up to 5000, with jitter); default 200. */
   reconnectBaseMs?: number;
+  /**
+   * How long a member that is not one of `seeds` may stay unreachable (down, or never reached)
+   * before this node forgets it: it leaves `getNodes()` and is no longer redialled. In ms;
+   * default 600000 (10 min); `Infinity`: never.
+   */
+  forgetAfterMs?: number;
+  /** Most members kept (default 4096); tests use a small table. @internal */
+  maxMembers?: number;
   /**
    * Where cluster-wide names are decided (GlobalRegistry): default the embedded backend (one
    * arbiter per connected group); `etcd({ … })` from `spindle/etcd` for production.
@@ -98,6 +121,7 @@ export type ClusterStatus = 'stopped' | 'starting' | 'running' | 'stopping';
 
 const DEFAULT_SECRET = 'spindle-loopback-only-no-secret';
 const MAX_MEMBERS = 4096;
+const DEFAULT_FORGET_AFTER_MS = 10 * 60_000;
 const MAX_GOSSIP = 1024;
 const MAX_RELAY_WORDS = 1 << 22;
 const RECONNECT_CAP_MS = 5000;
@@ -116,6 +140,10 @@ class Member {
   downReason: NodeDownReason | undefined;
   /** Left gracefully: not redialled. */
   left = false;
+  /** One of the configured `seeds`: never forgotten (a backend's members are dialled as seeds but may be). */
+  configured = false;
+  /** performance.now() since when it is unreachable (learnt and not reached yet, or down); undefined while connected. */
+  unreachableSince: number | undefined = performance.now();
   /** Traffic of its past connections (the current one's counters are added when read). */
   readonly traffic = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
   /** performance.now() when its last connection last heard from it (kept after a down). */
@@ -125,7 +153,7 @@ class Member {
   constructor(
     readonly short: string,
     readonly id: NodeId,
-    /** A configured seed: dialled whatever the name order. */
+    /** A seed (configured, or told by the backend): dialled whatever the name order. */
     readonly seed: boolean,
   ) {}
 }
@@ -311,7 +339,7 @@ class ClusterNode {
     const period = Math.max(10, Math.min(this.o.heartbeatIntervalMs, this.maxSilenceMs / 4));
     this.detectTimer = setInterval(() => this.check(), period);
     this.detectTimer.unref();
-    for (const s of this.o.seeds) this.learn(s, true);
+    for (const s of this.o.seeds) this.learn(s, true, true);
     for (const m of [...this.members.values()]) this.learn(m.short, m.seed);
   }
 
@@ -349,18 +377,21 @@ class ClusterNode {
 
   // --- Membership -----------------------------------------------------------------------
 
-  /** A node heard of (a seed, or gossip): known from now on, and dialled if this side should. */
-  private learn(id: string, seed: boolean): void {
+  /**
+   * A node heard of (a seed, the backend, or gossip): known from now on, and dialled if this
+   * side should. `configured`: one of the options' seeds, never forgotten.
+   */
+  private learn(id: string, seed: boolean, configured = false): void {
     // While starting (the backend may report members then) a member is only recorded; it is dialled at attach.
     if (id === this.short || (this.status !== 'running' && this.status !== 'starting')) return;
     let m = this.members.get(id);
     if (m === undefined) {
-      if (this.members.size >= MAX_MEMBERS) return;
       const parsed = tryParseNodeId(id);
-      if (parsed === undefined || parsed.creation !== undefined) return;
+      if (parsed === undefined || parsed.creation !== undefined || !this.makeRoom()) return;
       m = new Member(id, parsed, seed);
       this.members.set(id, m);
     }
+    if (configured) m.configured = true;
     if (m.status === 'disconnected' && !m.dialing && m.retry === undefined && (m.seed || this.short < m.short) && !this.isExcluded(id))
       this.dial(m);
   }
@@ -373,20 +404,32 @@ class ClusterNode {
     }
     m.dialing = true;
     m.status = 'connecting';
-    dial({
-      ...this.session,
-      host: m.id.host,
-      port: m.id.port,
-      localAddress: this.o.host === '0.0.0.0' || this.o.host === '::' ? undefined : this.o.host,
-      expectPeer: m.short,
-      tls: this.o.tls,
-      onSession: (s) => this.sessionUp(s, true),
-    } as Parameters<typeof dial>[0]).then(
+    let dialled: Promise<Session>;
+    try {
+      dialled = dial({
+        ...this.session,
+        host: m.id.host,
+        port: m.id.port,
+        localAddress: this.o.bind === '0.0.0.0' || this.o.bind === '::' ? undefined : this.o.bind,
+        expectPeer: m.short,
+        tls: this.o.tls,
+        onSession: (s) => this.sessionUp(s, true),
+      } as Parameters<typeof dial>[0]);
+    } catch (e) {
+      // dial() rejects rather than throws; should anything throw all the same (this may run
+      // while a peer's gossip is handled), it is a failed dial like any other.
+      dialled = Promise.reject(e);
+    }
+    dialled.then(
       () => {
         m.dialing = false;
       },
-      (_e: unknown) => {
+      (e: unknown) => {
         m.dialing = false;
+        // A refused or failed connection is routine (the peer is down); anything else is a bug
+        // or a bad address worth a line, and is retried all the same.
+        if (!HandshakeError.is(e))
+          this.rt.logger.warn(`cluster: dialling ${m.short} failed: ${e instanceof Error ? e.message : String(e)}`);
         if (m.session === undefined) {
           m.status = 'disconnected';
           // Refused as a duplicate: the peer's own connection to us may be on its way, or the
@@ -416,7 +459,8 @@ class ClusterNode {
     if (peer.name === this.short) return 'name_mismatch';
     if (tryParseNodeId(peer.name) === undefined) return 'name_mismatch';
     const m = this.members.get(peer.name);
-    if (m === undefined) return this.members.size >= MAX_MEMBERS ? 'bad_message' : undefined;
+    // A stranger, when the table is full, only if a disconnected member can make room for it.
+    if (m === undefined) return this.members.size < this.o.maxMembers || this.evictable() !== undefined ? undefined : 'bad_message';
     // A second connection to this incarnation. From its designated dialer (the smaller id),
     // which dials only once it has judged the old connection dead, it replaces the old one (see
     // sessionUp): this side may not have noticed yet. Otherwise the one already up stays.
@@ -443,6 +487,7 @@ class ClusterNode {
         s.connection.close('name_mismatch');
         return;
       }
+      this.makeRoom(); // admitted: room was there when it was
       m = new Member(peer.name, parsed, false);
       this.members.set(peer.name, m);
     }
@@ -471,6 +516,7 @@ class ClusterNode {
     m.attempts = 0;
     m.left = false;
     m.downReason = undefined;
+    m.unreachableSince = undefined;
     record(m, { at: Date.now(), event: 'up', reason: null });
     if (m.retry !== undefined) clearTimeout(m.retry);
     m.retry = undefined;
@@ -527,6 +573,7 @@ class ClusterNode {
     m.traffic.framesIn += conn.framesIn;
     m.traffic.framesOut += conn.framesOut;
     m.lastHeard = conn.lastHeard;
+    m.unreachableSince = performance.now();
     record(m, { at: Date.now(), event: 'down', reason });
     this.byLong.delete(long);
     if (!s.connection.isClosed) s.connection.close(goodbye);
@@ -603,6 +650,53 @@ class ClusterNode {
       if (d.judge(now, lag) !== undefined) this.down(m, 'heartbeat_timeout');
       else if (s.connection.busy) this.setBusy(m, true);
     }
+    const forgetAfter = this.o.forgetAfterMs;
+    if (forgetAfter !== Number.POSITIVE_INFINITY) {
+      for (const m of [...this.members.values()]) {
+        const since = m.unreachableSince;
+        if (since !== undefined && now - since >= forgetAfter && this.forgettable(m))
+          this.forget(m, `unreachable for ${Math.round(now - since)} ms`);
+      }
+    }
+  }
+
+  // --- Forgetting members -----------------------------------------------------------------
+
+  /** Not connected, not being dialled, and not a configured seed: a member that may be forgotten. */
+  private forgettable(m: Member): boolean {
+    return !m.configured && m.session === undefined && !m.dialing && m.status === 'disconnected';
+  }
+
+  /** The member a full table forgets first: the forgettable one heard from least recently (never heard from: first). */
+  private evictable(): Member | undefined {
+    let victim: Member | undefined;
+    let heard = Number.POSITIVE_INFINITY;
+    for (const m of this.members.values()) {
+      if (!this.forgettable(m)) continue;
+      const h = m.lastHeard ?? Number.NEGATIVE_INFINITY;
+      if (victim === undefined || h < heard) {
+        victim = m;
+        heard = h;
+      }
+    }
+    return victim;
+  }
+
+  /** Room for one more member: in a full table one forgettable member is forgotten; false when none is. */
+  private makeRoom(): boolean {
+    if (this.members.size < this.o.maxMembers) return true;
+    const victim = this.evictable();
+    if (victim === undefined) return false;
+    this.forget(victim, `the member table is full (${this.o.maxMembers})`);
+    return true;
+  }
+
+  /** Drops `m` from the table: it is no longer listed nor redialled (until heard of again). */
+  private forget(m: Member, why: string): void {
+    if (m.retry !== undefined) clearTimeout(m.retry);
+    m.retry = undefined;
+    this.members.delete(m.short);
+    this.rt.logger.info(`cluster: forgot ${m.short} (${why})`);
   }
 
   private busy = new Set<string>();
@@ -878,6 +972,8 @@ function downReasonOf(reason: CloseReason): NodeDownReason {
 interface ResolvedOptions {
   nodeName: string;
   host: string;
+  /** `host` as an IP address (looked up at start when it is a name): what the sockets bind. */
+  bind: string;
   advertise: string;
   port: number;
   seeds: string[];
@@ -887,6 +983,8 @@ interface ResolvedOptions {
   tls: TlsOptions | undefined;
   handshakeTimeoutMs: number;
   reconnectBaseMs: number;
+  forgetAfterMs: number;
+  maxMembers: number;
   backend: ClusterBackend | undefined;
   nameResolver: NameResolver | undefined;
 }
@@ -938,9 +1036,16 @@ function resolveOptions(options: unknown, rt: Runtime): ResolvedOptions {
   if (handshakeTimeoutMs > 2 ** 31 - 1) throw new InvalidArgumentError('handshakeTimeoutMs', 'expected at most 2^31-1');
   const reconnectBaseMs = checkDuration('reconnectBaseMs', o.reconnectBaseMs, 200, { min: 1, infinity: false });
   if (reconnectBaseMs > RECONNECT_CAP_MS) throw new InvalidArgumentError('reconnectBaseMs', `expected at most ${RECONNECT_CAP_MS}`);
+  const forgetAfterMs = checkDuration('forgetAfterMs', o.forgetAfterMs, DEFAULT_FORGET_AFTER_MS, { min: 1 });
+  if (forgetAfterMs > MAX_TIMER_MS && forgetAfterMs !== Number.POSITIVE_INFINITY)
+    throw new InvalidArgumentError('forgetAfterMs', `expected at most 2^31-1 or Infinity, got ${forgetAfterMs}`);
+  const maxMembers = o.maxMembers ?? MAX_MEMBERS;
+  if (typeof maxMembers !== 'number' || !Number.isInteger(maxMembers) || maxMembers < 1 || maxMembers > MAX_MEMBERS)
+    throw new InvalidArgumentError('maxMembers', `expected an integer from 1 to ${MAX_MEMBERS}, got ${describeValue(maxMembers)}`);
   return {
     nodeName: o.nodeName,
     host,
+    bind: host,
     advertise,
     port,
     seeds: [...seeds],
@@ -950,6 +1055,8 @@ function resolveOptions(options: unknown, rt: Runtime): ResolvedOptions {
     tls: o.tls,
     handshakeTimeoutMs,
     reconnectBaseMs,
+    forgetAfterMs,
+    maxMembers,
     backend: checkBackend(o.backend),
     nameResolver: checkResolver(o.nameResolver),
   };
@@ -987,6 +1094,13 @@ function running(fn: string): ClusterNode {
 }
 
 /**
+ * Runtimes whose `Cluster.start` is under way, to when it settles (it never rejects): the
+ * runtime's slot is taken before the start's first await, so a second start meanwhile is
+ * refused, `getStatus()` says 'starting', and `Cluster.stop()` waits for it.
+ */
+const starting = new WeakMap<Runtime, Promise<void>>();
+
+/**
  * Starts distribution for the current runtime: listens, then joins the seeds. Resolves with
  * the node id (`name@host:port`). Must come before any process or thread starts on this
  * runtime: every ref carries its node.
@@ -995,15 +1109,33 @@ async function start(options: ClusterOptions): Promise<string> {
   const rt = currentRuntime();
   const o = resolveOptions(options, rt);
   if (rt.thread !== 0) throw new InvalidArgumentError('Cluster.start', 'a cluster is started from the main thread');
-  if (nodes.has(rt)) throw new InvalidArgumentError('Cluster.start', 'the cluster of this runtime is already started');
+  if (nodes.has(rt) || starting.has(rt)) throw new InvalidArgumentError('Cluster.start', 'the cluster of this runtime is already started');
   if (rt.procs.size > 0)
     throw new InvalidArgumentError('Cluster.start', 'start the cluster before any process or thread: every ref carries its node');
+  let settled = (): void => {};
+  starting.set(
+    rt,
+    new Promise<void>((resolve) => {
+      settled = resolve;
+    }),
+  );
+  try {
+    return await startNow(rt, o);
+  } finally {
+    starting.delete(rt);
+    settled();
+  }
+}
+
+/** The start itself, its slot taken: binds, then attaches the node. */
+async function startNow(rt: Runtime, o: ResolvedOptions): Promise<string> {
+  o.bind = await bindAddress(o.host);
   let node: ClusterNode | undefined;
   const listener = await listen({
     secret: o.secret,
     name: `${o.nodeName}@pending`,
     creation: 0,
-    host: o.host,
+    host: o.bind,
     port: o.port,
     tls: o.tls,
     handshakeTimeoutMs: o.handshakeTimeoutMs,
@@ -1031,13 +1163,36 @@ async function start(options: ClusterOptions): Promise<string> {
   return n.short;
 }
 
-/** Leaves the cluster gracefully: peers see `graceful_shutdown`; calls to other nodes fail with NodeDownError. */
+/**
+ * `host` as an IP address: itself when it is one, else looked up once, IPv4 first (as Erlang's
+ * default distribution, inet_tcp), then IPv6. A name that does not resolve is a bad `host`.
+ */
+async function bindAddress(host: string): Promise<string> {
+  if (isIP(host) !== 0) return host;
+  let why = 'no address';
+  for (const family of [4, 6] as const) {
+    try {
+      return (await lookup(host, { family })).address;
+    } catch (e) {
+      why = (e as NodeJS.ErrnoException).code ?? String(e);
+    }
+  }
+  throw new InvalidArgumentError('host', `${host} does not resolve to an IP address (${why})`);
+}
+
+/**
+ * Leaves the cluster gracefully: peers see `graceful_shutdown`; calls to other nodes fail with
+ * NodeDownError. A start still under way is waited for, then left.
+ */
 async function stop(): Promise<void> {
-  await nodeOf()?.stop();
+  const rt = currentRuntime();
+  await starting.get(rt);
+  await nodes.get(rt)?.stop();
 }
 
 function getStatus(): ClusterStatus {
-  return nodeOf()?.status ?? 'stopped';
+  const rt = currentRuntime();
+  return nodes.get(rt)?.status ?? (starting.has(rt) ? 'starting' : 'stopped');
 }
 
 function getLocalNodeId(): string {

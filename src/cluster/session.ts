@@ -15,7 +15,7 @@
  * `listen` is a small acceptor: a `net.Server` that hands each socket to `accept` and limits
  * how often one remote address may fail.
  */
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { createServer, isIP, connect as netConnect, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { checkDuration } from '../core/duration.js';
 import { HandshakeError, type HandshakeFailureReason, InvalidArgumentError } from '../errors.js';
@@ -255,7 +255,11 @@ function run(
   });
 }
 
-/** Connects to `host:port` and runs the dialer's side of the handshake. */
+/**
+ * Connects to `host:port` and runs the dialer's side of the handshake. Never throws: bad
+ * options (InvalidArgumentError) and anything the socket's connect refuses at once reject the
+ * promise as a failed handshake does.
+ */
 export function dial(options: DialOptions): Promise<Session> {
   let handshake: Handshake;
   let timeoutMs: number;
@@ -266,8 +270,12 @@ export function dial(options: DialOptions): Promise<Session> {
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
       throw new InvalidArgumentError('dial port', `expected an integer 1-65535, got ${String(port)}`);
     }
-    if (localAddress !== undefined && typeof localAddress !== 'string') {
-      throw new InvalidArgumentError('dial localAddress', 'expected a string');
+    // Node's connect throws at once for a local address that is not an IP (a host name, say).
+    if (localAddress !== undefined && (typeof localAddress !== 'string' || isIP(localAddress) === 0)) {
+      throw new InvalidArgumentError(
+        'dial localAddress',
+        `expected an IP address, got ${typeof localAddress === 'string' ? JSON.stringify(localAddress.slice(0, 80)) : typeof localAddress}`,
+      );
     }
     checkHook('dial onSession', options.onSession);
     checkTls('dial tls', options.tls);
@@ -277,20 +285,29 @@ export function dial(options: DialOptions): Promise<Session> {
     return Promise.reject(e);
   }
   const tls = options.tls;
-  const socket =
-    tls === undefined
-      ? netConnect({ host: options.host, port: options.port, localAddress: options.localAddress })
-      : tlsConnect({
-          host: options.host,
-          port: options.port,
-          ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
-          key: tls.key,
-          cert: tls.cert,
-          ca: tls.ca as string | Buffer | (string | Buffer)[],
-          rejectUnauthorized: true,
-          // Peers are named by the handshake, not by host names in certificates: the CA is the check.
-          checkServerIdentity: () => undefined,
-        });
+  // A socket bound to a local address reaches only peers of its family: a host name is looked
+  // up in that family (`localhost` may list ::1 first for a socket bound to 127.0.0.1).
+  const local = options.localAddress === undefined ? {} : { localAddress: options.localAddress, family: isIP(options.localAddress) };
+  let socket: Socket;
+  try {
+    socket =
+      tls === undefined
+        ? netConnect({ host: options.host, port: options.port, ...local })
+        : tlsConnect({
+            host: options.host,
+            port: options.port,
+            ...local,
+            key: tls.key,
+            cert: tls.cert,
+            ca: tls.ca as string | Buffer | (string | Buffer)[],
+            rejectUnauthorized: true,
+            // Peers are named by the handshake, not by host names in certificates: the CA is the check.
+            checkServerIdentity: () => undefined,
+          });
+  } catch (e) {
+    // Whatever connect refuses at once is a failed dial, never a throw out of dial().
+    return Promise.reject(e);
+  }
   let connection: Connection;
   try {
     connection = new Connection(socket, options.connection);

@@ -5,7 +5,7 @@
  * process deaths and network faults.
  */
 import { execSync } from 'node:child_process';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,8 @@ import {
   withRuntime,
 } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
+import { newCreation } from '../../src/cluster/node-id.js';
+import { dial } from '../../src/cluster/session.js';
 import { failure } from '../helpers.js';
 import { forget, SECRET, startNode, stopNodes, type TestNode, waitMesh } from './kit/in-process.js';
 
@@ -531,3 +533,235 @@ describe('Cluster.start options', () => {
 });
 
 void (null as unknown as Ref);
+
+describe('start races, host names and forgetting members', () => {
+  /** What each test started (nodes, servers, sessions), undone after it, last first. */
+  const undo: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const u of undo.splice(0).reverse()) await u();
+  });
+
+  /** A node whose log lines (`level message`) the test reads. */
+  async function loggedNode(name: string, host: string, options: Record<string, unknown> = {}): Promise<{ n: TestNode; lines: string[] }> {
+    const lines: string[] = [];
+    const line = (level: string) => (m: string) => {
+      lines.push(`${level} ${m}`);
+    };
+    const rt = new Runtime({ logger: { error: line('error'), warn: line('warn'), info: line('info') } });
+    undo.push(async () => {
+      await withRuntime(rt, () => Cluster.stop());
+      rt.killAll();
+    });
+    const id = await withRuntime(rt, () => Cluster.start({ nodeName: name, host, port: 0, clusterSecret: SECRET, ...options }));
+    return { n: { rt, id, on: (fn) => withRuntime(rt, fn) }, lines };
+  }
+
+  /** A plain TCP server on `host` that counts the connections it gets and closes each at once (a dead node's address). */
+  async function deadAddress(host: string): Promise<{ port: number; dials(): number }> {
+    let dials = 0;
+    const srv = createServer((sock) => {
+      dials++;
+      sock.destroy();
+    });
+    await new Promise<void>((r) => srv.listen(0, host, () => r()));
+    undo.push(() => new Promise((r) => srv.close(r)));
+    return { port: (srv.address() as AddressInfo).port, dials: () => dials };
+  }
+
+  /**
+   * A member that crashes: a session dialled to `to` as node `name@host:port`, where port is a
+   * {@link deadAddress} (counting the dials it gets). `kill()` destroys the session's socket
+   * with no goodbye, as the OS does for a crashed process.
+   */
+  async function ghost(to: TestNode, name: string, host: string): Promise<{ id: string; dials(): number; kill(): void }> {
+    const addr = await deadAddress(host);
+    const id = `${name}@${host}:${addr.port}`;
+    const m = /@([\d.]+):(\d+)$/.exec(to.id) as RegExpExecArray;
+    const s = await dial({
+      host: m[1] as string,
+      port: Number(m[2]),
+      localAddress: host,
+      secret: SECRET,
+      name: id,
+      creation: newCreation(),
+      expectPeer: to.id,
+    });
+    undo.push(() => s.connection.socket.destroy());
+    return { id, dials: addr.dials, kill: () => s.connection.socket.destroy() };
+  }
+
+  /** What connecting to host:port gives: 'connected', or the error code. */
+  function probe(host: string, port: number): Promise<string> {
+    return new Promise((resolve) => {
+      const sock = connect({ host, port });
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve('connected');
+      });
+      sock.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+  }
+
+  const ids = (n: TestNode): string[] => n.on(() => Cluster.getNodes().map((i) => i.id)).sort();
+
+  it('two concurrent starts on one runtime: one binds, the other is refused as a second start is; after stop nothing listens', async () => {
+    const rt = new Runtime({ logger: silentLogger });
+    undo.push(async () => {
+      await withRuntime(rt, () => Cluster.stop());
+      rt.killAll();
+    });
+    const options = { nodeName: 'a', host: '127.0.0.61', port: 0, clusterSecret: SECRET };
+    const starts = withRuntime(rt, () => {
+      const first = Cluster.start(options);
+      // The runtime's slot is taken at once: the status says so while the listener binds.
+      expect(Cluster.getStatus()).toBe('starting');
+      return [first, Cluster.start(options)];
+    });
+    const settled = await Promise.allSettled(starts);
+    const ok = settled.filter((r): r is PromiseFulfilledResult<string> => r.status === 'fulfilled');
+    const refused = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(ok).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    const why = (refused[0] as PromiseRejectedResult).reason as Error;
+    expect(why).toBeInstanceOf(InvalidArgumentError);
+    expect(why.message).toMatch(/already started/);
+    const id = ok[0]?.value as string;
+    expect(withRuntime(rt, () => Cluster.getLocalNodeId())).toBe(id);
+    const port = Number(id.split(':')[1]);
+    expect(await probe('127.0.0.61', port)).toBe('connected');
+    await withRuntime(rt, () => Cluster.stop());
+    expect(withRuntime(rt, () => Cluster.getStatus())).toBe('stopped');
+    expect(await probe('127.0.0.61', port)).toBe('ECONNREFUSED');
+  });
+
+  it('Cluster.stop() during the start waits for it, then leaves: nothing runs or listens afterwards', async () => {
+    const rt = new Runtime({ logger: silentLogger });
+    undo.push(() => rt.killAll());
+    const [started, stopped] = withRuntime(rt, () => [
+      Cluster.start({ nodeName: 'a', host: '127.0.0.62', port: 0, clusterSecret: SECRET }),
+      Cluster.stop(),
+    ]);
+    const id = await started;
+    await stopped;
+    expect(withRuntime(rt, () => Cluster.getStatus())).toBe('stopped');
+    expect(await probe('127.0.0.62', Number(id.split(':')[1]))).toBe('ECONNREFUSED');
+  });
+
+  it('a host name as host: bound to its address, named by it; it joins nodes on 127.0.0.1, is dialled by name, and calls go both ways', async () => {
+    const a = await startNode('a', '127.0.0.1');
+    const b = await startNode('b', 'localhost', { seeds: [a.id] });
+    expect(b.id).toMatch(/^b@localhost:\d+$/);
+    // c dials b by its name (from 127.0.0.1), and a dials c (gossip from b).
+    const c = await startNode('c', '127.0.0.1', { seeds: [b.id] });
+    await waitMesh([a, b, c]);
+    const onA = await a.on(() => GenServer.start(echo, { name: 'echo' }));
+    const onB = await b.on(() => GenServer.start(echo, { name: 'echo' }));
+    expect(await b.on(() => GenServer.call(onA, 'b to a'))).toBe('b to a');
+    expect(await a.on(() => GenServer.call(onB, 'a to b'))).toBe('a to b');
+    expect(await c.on(() => GenServer.call({ name: 'echo', node: b.id }, 'c to b'))).toBe('c to b');
+    // The listener is bound to the address the name resolves to.
+    expect(await probe('127.0.0.1', Number(b.id.split(':')[1]))).toBe('connected');
+  });
+
+  it('a host name that does not resolve is a bad host (InvalidArgumentError), and the runtime can start again', async () => {
+    const rt = new Runtime({ logger: silentLogger });
+    undo.push(async () => {
+      await withRuntime(rt, () => Cluster.stop());
+      rt.killAll();
+    });
+    const e = await failure(() =>
+      withRuntime(rt, () => Cluster.start({ nodeName: 'a', host: 'no-such-host.invalid', clusterSecret: SECRET })),
+    );
+    expect(e).toBeInstanceOf(InvalidArgumentError);
+    expect((e as InvalidArgumentError).argument).toBe('host');
+    expect(withRuntime(rt, () => Cluster.getStatus())).toBe('stopped');
+    const id = await withRuntime(rt, () => Cluster.start({ nodeName: 'a', host: '127.0.0.63', port: 0, clusterSecret: SECRET }));
+    expect(withRuntime(rt, () => Cluster.getLocalNodeId())).toBe(id);
+  });
+
+  it('a dial whose socket cannot even be set up rejects with a typed error instead of throwing', async () => {
+    let dialled: Promise<unknown> | undefined;
+    expect(() => {
+      dialled = dial({ host: '127.0.0.1', port: 1, localAddress: 'localhost', secret: SECRET, name: 'x@127.0.0.1:1', creation: 1 });
+    }).not.toThrow();
+    const e = await failure(() => dialled as Promise<unknown>);
+    expect(e).toBeInstanceOf(InvalidArgumentError);
+    expect((e as InvalidArgumentError).argument).toBe('dial localAddress');
+  });
+
+  it('refuses bad forgetAfterMs values and takes Infinity (never forget)', async () => {
+    const bad: unknown[] = [0, -1, Number.NaN, 2 ** 31, Number.NEGATIVE_INFINITY, '600000', null];
+    for (const v of bad) {
+      const rt = new Runtime({ logger: silentLogger });
+      const e = await failure(() =>
+        withRuntime(rt, () => Cluster.start({ nodeName: 'a', host: '127.0.0.64', forgetAfterMs: v as number })),
+      );
+      expect(e, String(v)).toBeInstanceOf(InvalidArgumentError);
+      expect((e as InvalidArgumentError).argument).toBe('forgetAfterMs');
+      expect(withRuntime(rt, () => Cluster.getStatus())).toBe('stopped');
+    }
+    for (const v of [1, 2 ** 31 - 1, Number.POSITIVE_INFINITY]) {
+      const { n } = await loggedNode('a', '127.0.0.64', { forgetAfterMs: v });
+      expect(n.on(() => Cluster.getStatus())).toBe('running');
+      await n.on(() => Cluster.stop());
+    }
+  });
+
+  it('forgets a crashed member that is not a seed once unreachable for forgetAfterMs, and stops dialling it; a seed is kept and redialled', async () => {
+    const seed = await deadAddress('127.0.0.43');
+    const seedId = `s@127.0.0.43:${seed.port}`;
+    const { n: x, lines } = await loggedNode('a', '127.0.0.41', { seeds: [seedId], forgetAfterMs: 300, reconnectBaseMs: 5 });
+    // 'a' < 'zz': x is the one that redials the ghost.
+    const g = await ghost(x, 'zz', '127.0.0.42');
+    await waitFor(() => x.on(() => Cluster.isNodeConnected(g.id)), 10_000, 'the member up');
+    g.kill();
+    await waitFor(() => g.dials() > 0, 10_000, 'x to redial the crashed member');
+    await waitFor(() => !ids(x).includes(g.id), 10_000, 'the crashed member forgotten');
+    expect(lines.some((l) => l.startsWith(`info cluster: forgot ${g.id} (unreachable for`))).toBe(true);
+    // The seed, unreachable since the start (longer still), is kept and still dialled; the
+    // forgotten member is not: two more dials to the seed, none to it (both back off alike,
+    // and the seed, dialled for longer, waits longer between dials).
+    expect(ids(x)).toEqual([seedId]);
+    const forgottenDials = g.dials();
+    const seedDials = seed.dials();
+    await waitFor(() => seed.dials() >= seedDials + 2, 15_000, 'two more dials to the seed');
+    expect(g.dials()).toBe(forgottenDials);
+    expect(ids(x)).toEqual([seedId]);
+  });
+
+  it('a full member table forgets the disconnected member heard from least recently for a newcomer, never a connected one or a seed', async () => {
+    const seed = await deadAddress('127.0.0.53');
+    const seedId = `s@127.0.0.53:${seed.port}`;
+    // A table of 4; Infinity: nothing is forgotten by time. The ghosts' names sort before 'm':
+    // x does not redial them, so they stay disconnected (not being dialled) once killed.
+    const { n: x, lines } = await loggedNode('m', '127.0.0.51', {
+      seeds: [seedId],
+      maxMembers: 4,
+      forgetAfterMs: Number.POSITIVE_INFINITY,
+    });
+    const g1 = await ghost(x, 'g1', '127.0.0.54');
+    await waitFor(() => x.on(() => Cluster.isNodeConnected(g1.id)), 10_000, 'g1 up');
+    g1.kill();
+    await waitFor(() => !x.on(() => Cluster.isNodeConnected(g1.id)), 10_000, 'g1 down');
+    const g2 = await ghost(x, 'g2', '127.0.0.55');
+    await waitFor(() => x.on(() => Cluster.isNodeConnected(g2.id)), 10_000, 'g2 up');
+    g2.kill();
+    await waitFor(() => !x.on(() => Cluster.isNodeConnected(g2.id)), 10_000, 'g2 down');
+    const n = await startNode('n', '127.0.0.56', { seeds: [x.id] });
+    await waitMesh([x, n]);
+    expect(ids(x)).toEqual([g1.id, g2.id, n.id, seedId].sort());
+    // Full. A newcomer takes the place of g1, heard from before g2.
+    const o = await startNode('o', '127.0.0.57', { seeds: [x.id] });
+    await waitMesh([x, n, o]);
+    expect(ids(x)).toEqual([g2.id, n.id, o.id, seedId].sort());
+    expect(lines).toContain(`info cluster: forgot ${g1.id} (the member table is full (4))`);
+    const p = await startNode('p', '127.0.0.58', { seeds: [x.id] });
+    await waitMesh([x, n, o, p]);
+    expect(ids(x)).toEqual([n.id, o.id, p.id, seedId].sort());
+    // Full of connected members and a seed: the next newcomer is refused, and nothing is forgotten.
+    const q = await startNode('q', '127.0.0.59', { seeds: [x.id] });
+    await waitFor(() => lines.some((l) => l.startsWith('warn cluster: refused a connection from 127.0.0.59:')), 10_000, 'q refused');
+    expect(ids(x)).toEqual([n.id, o.id, p.id, seedId].sort());
+    expect(q.on(() => Cluster.isNodeConnected(x.id))).toBe(false);
+  });
+});
