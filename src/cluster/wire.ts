@@ -6,7 +6,7 @@
  * | kind | body |
  * | --- | --- |
  * | HELLO, CHALLENGE, PROOF, WELCOME, REJECT | JSON object, at most {@link MAX_HANDSHAKE_BODY} bytes (handshake only) |
- * | BATCH | `u16 toThread, u16 fromThread`, then the `node:v8` serialised `[tag, to, a, b] × N` array |
+ * | BATCH | `u16 toThread, u16 fromThread`, a format byte, then the `[tag, to, a, b] × N` array: MessagePack when every value packs exactly, else `node:v8` (transport/codec.ts) |
  * | TICK | empty (keeps an idle link heard) |
  * | GOODBYE | JSON object `{ reason }` |
  *

@@ -173,16 +173,19 @@ describe.sequential('a cluster of node processes', () => {
       n1.events.filter((e) => (e.event === 'down' && e.watchId === watchId) || (e.event === 'nodeDown' && e.node === v.nodeId)),
     ).toEqual([]);
 
+    // Measured in this (parent) process: the kill, the closed socket seen by n1, and n1's event
+    // back over IPC. A closed socket is seen at once (no heartbeat involved): ~5-20 ms idle,
+    // under 200 ms with both cores of a 2-core machine busy.
     const t0 = performance.now();
     v.kill('SIGKILL');
     const down = await n1.waitFor((e) => e.event === 'down' && e.watchId === watchId, 10000, 'DOWN of the killed node');
     expect(down.event === 'down' && down.reason).toBe('noconnection');
-    expect(down.at - t0).toBeLessThan(1500);
+    expect(down.at - t0).toBeLessThan(1000);
 
     for (const n of [n2, n3]) {
       const seen = await n.waitFor(downOf(v.nodeId), 10000, `nodeDown of the killed node on ${n.nodeId}`);
       expect.soft(seen.event === 'nodeDown' && seen.reason).toBe('connection_closed');
-      expect.soft(seen.at - t0).toBeLessThan(1500);
+      expect.soft(seen.at - t0).toBeLessThan(1000);
       expect(await n.request({ cmd: 'nodeIds' })).not.toContain(v.nodeId);
     }
   });
@@ -205,7 +208,7 @@ describe.sequential('a cluster of node processes', () => {
     v.kill('SIGKILL');
     const exit = await n1.waitFor((e) => e.event === 'exit' && e.linkId === trapping.linkId, 10000, 'EXIT noconnection');
     expect(exit.event === 'exit' && exit.reason).toBe('noconnection');
-    expect(exit.at - t0).toBeLessThan(1500);
+    expect(exit.at - t0).toBeLessThan(1000);
     const died = await n3.waitFor((e) => e.event === 'linkerDown' && e.linkId === plain.linkId, 10000, 'non-trapping linker to die');
     expect(died.event === 'linkerDown' && died.reason).toBe('noconnection');
   });
@@ -220,7 +223,7 @@ describe.sequential('a cluster of node processes', () => {
     const elapsed = performance.now() - t0;
     expect(err.name).toBe('NodeDownError');
     expect(err.code).toBe('ERR_NODE_DOWN');
-    expect(elapsed).toBeLessThan(1500);
+    expect(elapsed).toBeLessThan(1000);
 
     await n1.waitFor(downOf(v.nodeId), 10000, 'nodeDown');
     const t1 = performance.now();

@@ -6,17 +6,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyRef, Ref, SupervisorRef } from '../../src/index.js';
 import {
+  AlreadyRegisteredError,
   BehaviorRegistry,
   ChildStartError,
   ThreadExitError,
   Cluster,
   GenServer,
+  GlobalRegistry,
   InvalidArgumentError,
   NodeDownError,
   Runtime,
   ServerExitedError,
   Supervisor,
   isDownMessage,
+  sameRef,
   silentLogger,
   withRuntime,
 } from '../../src/index.js';
@@ -102,6 +105,45 @@ describe('a worker thread of a clustered node', () => {
       expect(thread).toBeGreaterThan(0);
       await onB(() => GenServer.stop(sup2, 'shutdown', { timeout: 20_000 }));
       expect(env.rt.names.get('p2')).toBeUndefined();
+    },
+    BOOT_MS,
+  );
+
+  it(
+    'starts an allow-listed thread subtree under a global name; a second start under that name is refused and its thread stopped',
+    async () => {
+      BehaviorRegistry.register('extras-g', { thread: { module: EXTRAS } });
+      const start = (name: string) =>
+        onB(() =>
+          GenServer.startRemote('extras-g', {
+            targetNode: idA,
+            args: { name },
+            name: 'tree-g',
+            registration: 'global',
+            initTimeout: 20_000,
+          }),
+        );
+      const tree = await start('pg1');
+      expect(tree.node.startsWith(`${idA}~`)).toBe(true);
+      // The subtree's supervisor holds the name cluster-wide (not as a local name of A).
+      const holder = (): AnyRef | undefined => GlobalRegistry.whereis('tree-g');
+      expect(sameRef(holder() as AnyRef, tree)).toBe(true);
+      const onBHolder = (): AnyRef | undefined => onB(() => GlobalRegistry.whereis('tree-g'));
+      await waitFor(() => onBHolder() !== undefined && sameRef(onBHolder() as AnyRef, tree), 5000, "the name in B's replica");
+      expect(env.rt.names.get('tree-g')).toBeUndefined();
+      expect((await onB(() => Supervisor.countChildren(onBHolder() as SupervisorRef))).active).toBe(1);
+      expect(await onB(() => GenServer.call({ name: 'pg1', node: idA } as never, { type: 'thread' }))).toBeGreaterThan(0);
+
+      // The name is taken: the second subtree boots, fails to take it, and is stopped again.
+      const taken = await failure(() => start('pg2'));
+      expect(AlreadyRegisteredError.is(taken)).toBe(true);
+      expect(env.rt.names.get('pg2')).toBeUndefined();
+      expect(sameRef(holder() as AnyRef, tree)).toBe(true);
+
+      // Stopped from B, the subtree gives the name up on every node.
+      await onB(() => GenServer.stop(tree, 'shutdown', { timeout: 20_000 }));
+      await waitFor(() => holder() === undefined && onBHolder() === undefined, 5000, 'the name released');
+      expect(env.rt.names.get('pg1')).toBeUndefined();
     },
     BOOT_MS,
   );
