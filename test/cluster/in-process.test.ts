@@ -39,6 +39,7 @@ import { newCreation } from '../../src/cluster/node-id.js';
 import { dial } from '../../src/cluster/session.js';
 import { failure } from '../helpers.js';
 import { forget, SECRET, startNode, stopNodes, type TestNode, waitMesh } from './kit/in-process.js';
+import { FaultProxy } from './kit/proxy.js';
 
 const node = startNode;
 
@@ -400,9 +401,10 @@ describe('two nodes', () => {
     expect(a.rt.names.get('c')).toEqual(ref);
     expect(NotRegisteredError.is(await failure(() => b.on(() => GenServer.startRemote('rm -rf', { targetNode: a.id }))))).toBe(true);
     expect(InitFailedError.is(await failure(() => b.on(() => GenServer.startRemote('broken', { targetNode: a.id }))))).toBe(true);
-    expect(
-      await failure(() => b.on(() => GenServer.startRemote('counter', { targetNode: a.id, registration: 'global' as never }))),
-    ).toBeInstanceOf(InvalidArgumentError);
+    // 'global' needs a name to register.
+    expect(await failure(() => b.on(() => GenServer.startRemote('counter', { targetNode: a.id, registration: 'global' })))).toBeInstanceOf(
+      InvalidArgumentError,
+    );
     expect(b.on(() => BehaviorRegistry.names())).toEqual([]);
     expect(a.on(() => BehaviorRegistry.names())).toEqual(['counter', 'broken']);
     // Stop a remote process by ref and by name.
@@ -425,16 +427,40 @@ describe('two nodes', () => {
 
 describe('membership', () => {
   it('gossip makes a full mesh from one seed, and a lost member is redialled', async () => {
-    const a = await node('a', '127.0.0.26');
-    const b = await node('b', '127.0.0.27', { seeds: [a.id] });
-    const c = await node('c', '127.0.0.28', { seeds: [a.id], reconnectBaseMs: 20 });
-    const all = [a, b, c];
-    await waitFor(() => all.every((n) => n.on(() => Cluster.getNodeIds()).length === 2), 10_000, 'a full mesh');
-    expect(b.on(() => Cluster.isNodeConnected(c.id))).toBe(true);
-    expect(c.on(() => Cluster.getConnectedNodes().map((n) => n.id)).sort()).toEqual([a.id, b.id].sort());
-    // b and c learnt of each other only through a; they talk directly.
-    const echoC = await c.on(() => GenServer.start(echo, { name: 'echo' }));
-    expect(await b.on(() => GenServer.call(echoC, 'direct'))).toBe('direct');
+    const a = await node('a', '127.0.0.26', { reconnectBaseMs: 20 });
+    const b = await node('b', '127.0.0.27', { seeds: [a.id], reconnectBaseMs: 20 });
+    // c is reached through a proxy in front of it (its advertised address), so the test can
+    // cut its connections as a network would.
+    const c = await node('c', '127.0.0.28', { seeds: [a.id], reconnectBaseMs: 20, advertise: '127.0.0.58' });
+    const port = Number(c.id.slice(c.id.lastIndexOf(':') + 1));
+    const proxy = await FaultProxy.start({
+      target: { host: '127.0.0.28', port },
+      listenHost: '127.0.0.58',
+      listenPort: port,
+      localAddress: 'client',
+    });
+    try {
+      const all = [a, b, c];
+      await waitFor(() => all.every((n) => n.on(() => Cluster.getNodeIds()).length === 2), 10_000, 'a full mesh');
+      expect(b.on(() => Cluster.isNodeConnected(c.id))).toBe(true);
+      expect(c.on(() => Cluster.getConnectedNodes().map((n) => n.id)).sort()).toEqual([a.id, b.id].sort());
+      // b and c learnt of each other only through a; they talk directly (b dials c: b < c).
+      const echoC = await c.on(() => GenServer.start(echo, { name: 'echo' }));
+      expect(await b.on(() => GenServer.call(echoC, 'direct'))).toBe('direct');
+      // The b-c connection breaks (not a leave): b sees c down, redials it, and calls work again.
+      const downs: string[] = [];
+      const ups: string[] = [];
+      b.on(() => Cluster.onNodeDown((n, r) => downs.push(`${n} ${r}`)));
+      b.on(() => Cluster.onNodeUp((n) => ups.push(n)));
+      proxy.cut();
+      await waitFor(() => downs.length > 0, 10_000, 'b to see c down');
+      expect(downs[0]).toBe(`${c.id} connection_closed`);
+      await waitFor(() => ups.includes(c.id) && b.on(() => Cluster.isNodeConnected(c.id)), 10_000, 'b to redial c');
+      expect(await b.on(() => GenServer.call(echoC, 'again'))).toBe('again');
+      expect(proxy.accepted).toBeGreaterThanOrEqual(2);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('runs over mutual TLS, and refuses a peer without the cluster certificate', async () => {
