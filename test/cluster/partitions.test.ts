@@ -13,7 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AnyRef, ExitReason, GlobalNameEvent } from '../../src/index.js';
+import type { AnyRef, ClusterOptions, ExitReason, GlobalNameEvent } from '../../src/index.js';
 import { Cluster, GenServer, GlobalRegistry, Process, sameRef } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
 import { connectedIds, startNode, stopNodes, type TestNode } from './kit/in-process.js';
@@ -36,8 +36,8 @@ const QUICK = { heartbeatIntervalMs: 100, heartbeatMissThreshold: 5, reconnectBa
 
 /** A way to start nodes and cut them apart. */
 interface Net {
-  /** Starts node `name` as this network's `k`-th node (1–6), seeded with `seeds`. */
-  node(name: string, k: number, seeds?: string[]): Promise<N>;
+  /** Starts node `name` as this network's `k`-th node (1–9), seeded with `seeds`; `options` over the quick defaults. */
+  node(name: string, k: number, seeds?: string[], options?: Partial<ClusterOptions>): Promise<N>;
   /** Cuts `a` from `b`, both ways, silently: what either sends is dropped, nothing closes. */
   cut(a: N, b: N): void;
   /** Lifts every cut. */
@@ -60,9 +60,9 @@ function iptablesNet(): Net {
     }
   };
   return {
-    async node(name, k, seeds = []) {
+    async node(name, k, seeds = [], options = {}) {
       const host = `127.0.0.${60 + k}`;
-      const n = await startNode(name, host, { ...QUICK, seeds });
+      const n = await startNode(name, host, { ...QUICK, ...options, seeds });
       hosts.set(n, host);
       return n;
     },
@@ -95,10 +95,10 @@ function proxyNet(): Net {
     for (const { proxy } of nodes.values()) proxy.heal();
   };
   return {
-    async node(name, k, seeds = []) {
+    async node(name, k, seeds = [], options = {}) {
       const host = `127.0.0.${140 + k}`;
       const front = `127.0.0.${150 + k}`;
-      const n = await startNode(name, host, { ...QUICK, seeds, advertise: front });
+      const n = await startNode(name, host, { ...QUICK, ...options, seeds, advertise: front });
       const port = Number(n.id.slice(n.id.lastIndexOf(':') + 1));
       const proxy = await FaultProxy.start({ target: { host, port }, listenHost: front, listenPort: port, localAddress: 'client' });
       nodes.set(n, { host, proxy });
@@ -133,7 +133,8 @@ describe.each(nets)('partitions (%s)', (_what, makeNet, available) => {
     await stopNodes();
     await net?.close();
   });
-  const node = (name: string, k: number, seeds?: string[]): Promise<N> => net.node(name, k, seeds);
+  const node = (name: string, k: number, seeds?: string[], options?: Partial<ClusterOptions>): Promise<N> =>
+    net.node(name, k, seeds, options);
   const cut = (a: N, b: N): void => net.cut(a, b);
   const healAll = (): void => net.healAll();
 
@@ -202,6 +203,32 @@ describe.each(nets)('partitions (%s)', (_what, makeNet, available) => {
       expect(conflicts.length).toBeGreaterThan(0);
       for (const e of conflicts) if (e.type === 'conflictResolved') expect(sameRef(e.winner, winner)).toBe(true);
       expect(await c.on(() => GenServer.call({ global: 'leader' }, 'still there'))).toBe('still there');
+    },
+    60_000,
+  );
+  it.skipIf(!available)(
+    'a gossiped loss is checked first: a node that is merely silent to the checker too drops nobody',
+    async () => {
+      net = makeNet();
+      // Every node ticks every 50 ms; z judges silence fast (a 200 ms cap), c slowly (3 s): z
+    // reports losing b to c well before c sees it. c asks b itself; b, cut from everyone, does
+    // not answer, so c keeps z. Taking z's word would drop z (the larger of z and b) as
+    // 'partitioned'.
+    const z = await node('z', 7, [], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 4 });
+    const b = await node('b', 8, [z.id], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 10 });
+    const c = await node('c', 9, [z.id], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 60 });
+    await waitFor(() => [z, b, c].every((n) => ids(n).length === 2), 10_000, 'full mesh');
+      const downs: string[] = [];
+      c.on(() => Cluster.onNodeDown((n, r) => downs.push(`${n} ${r}`)));
+      const zDowns: string[] = [];
+      z.on(() => Cluster.onNodeDown((n, r) => zDowns.push(`${n} ${r}`)));
+      cut(b, z);
+      cut(b, c);
+      await waitFor(() => zDowns.includes(`${b.id} heartbeat_timeout`), 10_000, 'z to lose b');
+      await waitFor(() => downs.length > 0, 10_000, 'c to lose b itself');
+      expect(downs).toEqual([`${b.id} heartbeat_timeout`]);
+      expect(ids(c)).toEqual([z.id]);
+      expect(ids(z)).toEqual([c.id]);
     },
     60_000,
   );
