@@ -443,8 +443,7 @@ class ClusterNode {
   private scheduleRedial(m: Member): void {
     if (this.status !== 'running' || m.left || m.retry !== undefined) return;
     if (!m.seed && !(this.short < m.short)) return; // the other side dials
-    const base = this.o.reconnectBaseMs * 2 ** Math.min(m.attempts, 16);
-    const delay = Math.min(RECONNECT_CAP_MS, base) * (0.5 + Math.random());
+    const delay = redialDelay(this.o.reconnectBaseMs, m.attempts, Math.random());
     m.attempts++;
     m.retry = setTimeout(() => {
       m.retry = undefined;
@@ -1266,3 +1265,12 @@ export const Cluster = {
   onNodeDown,
   optionsFromEnv,
 } as const;
+
+/**
+ * The wait before redial number `attempts` (0 first): `baseMs` doubled per failed attempt, at
+ * most RECONNECT_CAP_MS, times a jitter factor from 0.5 to 1.5 (`random` in [0, 1)) so that a
+ * cluster does not redial in lockstep. @internal
+ */
+export function redialDelay(baseMs: number, attempts: number, random: number): number {
+  return Math.min(RECONNECT_CAP_MS, baseMs * 2 ** Math.min(attempts, 16)) * (0.5 + random);
+}
