@@ -500,6 +500,27 @@ function makeCerts(): { tls: { key: string; cert: string; ca: string }; otherTls
   }
 }
 
+describe("failure detection and the observer's own lag", () => {
+  it('a frozen event loop (1.5 s, three times the 500 ms silence cap) does not make nodes accuse each other', async () => {
+    const a = await node('a', '127.0.0.35', { heartbeatIntervalMs: 100, heartbeatMissThreshold: 5 });
+    const b = await node('b', '127.0.0.36', { seeds: [a.id], heartbeatIntervalMs: 100, heartbeatMissThreshold: 5 });
+    await waitMesh([a, b]);
+    const downs: string[] = [];
+    for (const n of [a, b]) n.on(() => Cluster.onNodeDown((id, r) => downs.push(`${id} ${r}`)));
+    // Let the detectors learn the tick rate, then freeze this process's loop (both nodes live in it).
+    await new Promise((r) => setTimeout(r, 300));
+    const until = performance.now() + 1500;
+    while (performance.now() < until) {
+      // busy: no timer, no socket read
+    }
+    // After the freeze the nodes' check timers fire late; the lateness is their own, not the peer's.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(downs).toEqual([]);
+    expect(a.on(() => Cluster.isNodeConnected(b.id))).toBe(true);
+    expect(b.on(() => Cluster.isNodeConnected(a.id))).toBe(true);
+  });
+});
+
 describe('Cluster.start options', () => {
   it('refuses bad options with a typed error and keeps nothing bound', async () => {
     const bad: Record<string, unknown>[] = [
