@@ -536,7 +536,7 @@ describe('Cluster.start options', () => {
       { nodeName: 'a', host: '10.1.2.3' }, // no secret: loopback only
       { nodeName: 'a', host: '0.0.0.0', clusterSecret: SECRET }, // no advertise
       ...[0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, 5].map((v) => ({ nodeName: 'a', heartbeatIntervalMs: v })),
-      ...[0, 1, -1, Number.NaN, Number.POSITIVE_INFINITY, 1.5].map((v) => ({ nodeName: 'a', heartbeatMissThreshold: v })),
+      ...[0, 1, -1, Number.NaN, Number.POSITIVE_INFINITY, 1.5, 1001, 2 ** 31].map((v) => ({ nodeName: 'a', heartbeatMissThreshold: v })),
       ...[0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31].map((v) => ({ nodeName: 'a', handshakeTimeoutMs: v })),
       ...[0, Number.NaN, Number.POSITIVE_INFINITY, 10_000].map((v) => ({ nodeName: 'a', reconnectBaseMs: v })),
     ];
