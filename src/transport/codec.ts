@@ -799,11 +799,199 @@ export function encodeBatchView(batch: unknown[]): Buffer | undefined {
   return encodeInto(batch, 0) ? buf.subarray(0, pos) : undefined;
 }
 
+/** Containers a packed batch may hold: the encoder's objects, the batch array and slack. */
+const MAX_PACKED_CONTAINERS = MAX_OBJECTS + 64;
+
+/**
+ * Why `bytes` are not a batch the encoder above could have written, or undefined when they
+ * could be. Read before msgpackr decodes them, in one pass that allocates nothing: only the
+ * types and extensions the encoder writes (no other msgpackr extension, so no BigInt wider than
+ * 64 bits, no bundled strings, no errors), a record only after its definition, at most
+ * {@link MAX_PACKED_CONTAINERS} arrays, maps, records and extension values, nesting at most
+ * MAX_DEPTH + 2, nested arrays at most MAX_ARRAY long, and no bytes after the batch. Without
+ * it a hostile peer made msgpackr build an empty Map (about 190 bytes) per byte received: an
+ * 8 MB frame exhausted a 1 GiB heap.
+ */
+export function packedProblem(bytes: Uint8Array): string | undefined {
+  const n = bytes.length;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /** Values still to read in each open container, innermost last. */
+  const open: number[] = [];
+  /** Values of each record shape (its key count), by id 0x40-0x7f; -1 while undefined. */
+  const shapes = new Array<number>(64).fill(-1);
+  let left = 1;
+  let p = 0;
+  let containers = 0;
+  const enter = (count: number, isArray: boolean): string | undefined => {
+    if (++containers > MAX_PACKED_CONTAINERS) return `more than ${MAX_PACKED_CONTAINERS} containers`;
+    if (open.length > MAX_DEPTH + 2) return 'nested too deep';
+    if (isArray && open.length > 0 && count > MAX_ARRAY) return `an array of ${count} values`;
+    if (count > n - p) return `a container of ${count} values in ${n - p} bytes`;
+    open.push(left);
+    left = count;
+    return undefined;
+  };
+  const skip = (k: number): boolean => {
+    p += k;
+    return p <= n;
+  };
+  for (;;) {
+    while (left === 0) {
+      const up = open.pop();
+      if (up === undefined) return p === n ? undefined : `${n - p} bytes after the batch`;
+      left = up;
+    }
+    if (p >= n) return 'truncated';
+    left--;
+    const b = bytes[p++] as number;
+    let problem: string | undefined;
+    if (p === 1 && !(b === 0xdd || b === 0xdc || (b >= 0x90 && b <= 0x9f))) return 'not an array';
+    if (b < 0x40 || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) continue;
+    if (b < 0x80) {
+      const keys = shapes[b - 0x40] as number;
+      if (keys < 0) return `record ${b} used before its definition`;
+      problem = enter(keys, false);
+    } else if (b < 0x90) problem = enter((b & 0x0f) * 2, false);
+    else if (b < 0xa0) problem = enter(b & 0x0f, true);
+    else if (b < 0xc0) {
+      if (!skip(b & 0x1f)) return 'truncated';
+      continue;
+    } else {
+      switch (b) {
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          if (!skip(4)) return 'truncated';
+          continue;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          if (!skip(8)) return 'truncated';
+          continue;
+        case 0xcc:
+        case 0xd0:
+          if (!skip(1)) return 'truncated';
+          continue;
+        case 0xcd:
+        case 0xd1:
+          if (!skip(2)) return 'truncated';
+          continue;
+        case 0xd9:
+          if (p + 1 > n || !skip(1 + (bytes[p] as number))) return 'truncated';
+          continue;
+        case 0xda:
+          if (p + 2 > n || !skip(2 + dv.getUint16(p))) return 'truncated';
+          continue;
+        case 0xdb:
+          if (p + 4 > n || !skip(4 + dv.getUint32(p))) return 'truncated';
+          continue;
+        case 0xdc:
+          if (p + 2 > n) return 'truncated';
+          p += 2;
+          problem = enter(dv.getUint16(p - 2), true);
+          break;
+        case 0xdd:
+          if (p + 4 > n) return 'truncated';
+          p += 4;
+          problem = enter(dv.getUint32(p - 4), p !== 5);
+          break;
+        case 0xde:
+          if (p + 2 > n) return 'truncated';
+          p += 2;
+          problem = enter(dv.getUint16(p - 2) * 2, false);
+          break;
+        case 0xdf:
+          if (p + 4 > n) return 'truncated';
+          p += 4;
+          problem = enter(dv.getUint32(p - 4) * 2, false);
+          break;
+        case 0xd4: {
+          // fixext 1: undefined (type 0), an invalid Date (-1), a Set or a RegExp (the value
+          // that follows), or a record definition (its id, its keys, then its values).
+          if (p + 2 > n) return 'truncated';
+          const type = bytes[p] as number;
+          const data = bytes[p + 1] as number;
+          p += 2;
+          if (type === 0 || type === 0xff) continue;
+          if (++containers > MAX_PACKED_CONTAINERS) return `more than ${MAX_PACKED_CONTAINERS} containers`;
+          if (type === 0x73 || type === 0x78) {
+            left++;
+            continue;
+          }
+          if (type !== 0x72 || data < 0x40 || data > 0x7f) return `extension ${type}`;
+          const keys = recordKeys(bytes, dv, p);
+          if (typeof keys === 'string') return keys;
+          p = keys.end;
+          shapes[data - 0x40] = keys.count;
+          problem = enter(keys.count, false);
+          break;
+        }
+        case 0xd6:
+        case 0xd7: {
+          // A Date (timestamp extension -1) of 4 or 8 bytes.
+          if (p + 1 > n || bytes[p] !== 0xff || !skip(1 + (b === 0xd6 ? 4 : 8))) return 'a bad timestamp';
+          continue;
+        }
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: {
+          // ext 8/16/32: a typed array or ArrayBuffer ('t', code and bytes), or a 12-byte Date.
+          const w = b === 0xc7 ? 1 : b === 0xc8 ? 2 : 4;
+          if (p + w + 1 > n) return 'truncated';
+          const len = w === 1 ? (bytes[p] as number) : w === 2 ? dv.getUint16(p) : dv.getUint32(p);
+          const type = bytes[p + w] as number;
+          p += w + 1;
+          if (type === 0xff ? len !== 12 : type !== 0x74 || len < 2) return `extension ${type}`;
+          if (type === 0x74 && ++containers > MAX_PACKED_CONTAINERS) return `more than ${MAX_PACKED_CONTAINERS} containers`;
+          if (!skip(len)) return 'truncated';
+          continue;
+        }
+        default:
+          return `type byte 0x${b.toString(16)}`;
+      }
+    }
+    if (problem !== undefined) return problem;
+  }
+}
+
+/** The keys of a record definition at `p`: an array of strings; its key count and end. */
+function recordKeys(bytes: Uint8Array, dv: DataView, p: number): { count: number; end: number } | string {
+  const n = bytes.length;
+  if (p >= n) return 'truncated';
+  const h = bytes[p++] as number;
+  let count: number;
+  if (h >= 0x90 && h <= 0x9f) count = h & 0x0f;
+  else if (h === 0xdc && p + 2 <= n) {
+    count = dv.getUint16(p);
+    p += 2;
+  } else return 'a record definition without its keys';
+  if (count > n - p) return 'truncated';
+  for (let i = 0; i < count; i++) {
+    if (p >= n) return 'truncated';
+    const s = bytes[p++] as number;
+    let len: number;
+    if (s >= 0xa0 && s <= 0xbf) len = s & 0x1f;
+    else if (s === 0xd9 && p + 1 <= n) len = bytes[p++] as number;
+    else if (s === 0xda && p + 2 <= n) {
+      len = dv.getUint16(p);
+      p += 2;
+    } else if (s === 0xdb && p + 4 <= n) {
+      len = dv.getUint32(p);
+      p += 4;
+    } else return 'a record key that is not a string';
+    p += len;
+    if (p > n) return 'truncated';
+  }
+  return { count, end: p };
+}
+
 /**
  * The batch in `bytes` (from {@link encodeBatch}). Total over hostile input: anything that is
  * not a packed array throws {@link MalformedBatchError}, never another error.
  */
 export function decodeBatch(bytes: Uint8Array): unknown[] {
+  const problem = packedProblem(bytes);
+  if (problem !== undefined) throw new MalformedBatchError(`not a packed batch: ${problem}`);
   let v: unknown;
   try {
     v = unpackr.unpack(bytes);

@@ -9,7 +9,9 @@ import {
   decodeBatchBytes,
   encodeBatch,
   encodeBatchBytes,
+  MAX_OBJECTS,
   packable,
+  packedProblem,
 } from '../../src/transport/codec.js';
 import type { PortLike } from '../../src/transport/message-port.js';
 import { MIN_PACKED_WORDS, MessagePortTransport, setBatchPacking } from '../../src/transport/message-port.js';
@@ -343,6 +345,52 @@ describe('codec conformance: packed = structured clone, or fallback', () => {
       delete proto.polluted;
     }
     expect(packable([1, 5, { a: 1 }, 0])).toBe(true);
+  });
+
+  it('reads nothing the encoder could not have written: no amplification, no foreign extensions', () => {
+    // A peer's 1 MB of empty maps would decode to ~190 MB of heap: refused before decoding.
+    const n = 1_000_000;
+    const maps = new Uint8Array(5 + n);
+    maps[0] = 0xdd;
+    new DataView(maps.buffer).setUint32(1, n);
+    maps.fill(0x80, 5);
+    const t0 = performance.now();
+    expect(() => decodeBatch(maps)).toThrow(/more than \d+ containers/);
+    expect(performance.now() - t0).toBeLessThan(500);
+    // Empty arrays and records past the bound too; the bound holds what the encoder may write.
+    const words = Array.from({ length: 4 }, (_, i) => (i === 2 ? Array.from({ length: MAX_OBJECTS - 1 }, () => ({})) : 0));
+    const ok = encodeBatch(words);
+    expect(ok).toBeDefined();
+    expect(packedProblem(ok as Uint8Array)).toBeUndefined();
+    expect(decodeBatch(ok as Uint8Array)[2]).toHaveLength(MAX_OBJECTS - 1);
+    // msgpackr's own extensions that the encoder never writes: a BigInt of any width (0x42),
+    // an Error (0x65), bundled strings (0x62), a reference (0x70); and trailing bytes.
+    for (const bytes of [
+      Uint8Array.of(0x94, 0xc7, 200, 0x42, ...new Uint8Array(200), 0, 0, 0),
+      Uint8Array.of(0x94, 0xd4, 0x65, 0, 0, 0, 0),
+      Uint8Array.of(0x94, 0xd6, 0x62, 0, 0, 0, 0, 0, 0, 0),
+      Uint8Array.of(0x94, 0xd4, 0x70, 0, 0, 0, 0),
+      Uint8Array.of(0x94, 0, 0, 0, 0, 0),
+      Uint8Array.of(0x94, 0x41, 0, 0, 0), // a record never defined
+      Uint8Array.of(0x05),
+    ]) {
+      expect(packedProblem(bytes)).toEqual(expect.any(String));
+      expect(() => decodeBatch(bytes)).toThrow(MalformedBatchError);
+    }
+  });
+
+  it('accepts every batch the encoder writes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.anything({ withMap: true, withSet: true, withDate: true, withTypedArray: true }), { maxLength: 12 }),
+        (values) => {
+          const batch = values.flatMap((v, i) => [1, i, v, 0]);
+          const bytes = encodeBatch(batch);
+          if (bytes !== undefined) expect(packedProblem(bytes)).toBeUndefined();
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 
   it('decodes hostile bytes to an array or a MalformedBatchError, never anything else', () => {
