@@ -18,6 +18,7 @@ import {
   MAX_ERROR_NAME,
   MAX_ERROR_STACK,
   OMIT,
+  bigintText,
   boundedData,
   capString,
   errorDataBudget,
@@ -973,7 +974,8 @@ function clean(s: object, budget: DataBudget): Clean {
 /** A message: a string (bounded), or a primitive's text; anything else is no message. */
 function textOf(v: unknown): string {
   if (typeof v === 'string') return capString(v, MAX_ERROR_MESSAGE);
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'bigint') return bigintText(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   return '';
 }
 

@@ -38,8 +38,25 @@ export function exitReasonProblem(reason: unknown): string | undefined {
   return `expected 'normal', 'shutdown', 'killed', 'noproc', 'noconnection', { shutdown } or { error }, got ${typeof reason === 'string' ? JSON.stringify(reason) : typeof reason}`;
 }
 
-/** One-line rendering for logs and error messages. */
+/** Longest rendering of a reason (a `{ shutdown }` term can be any size). */
+const MAX_REASON_TEXT = 2000;
+
+/** One-line rendering for logs and error messages, at most about 2,000 characters. */
 export function formatReason(reason: ExitReason): string {
+  const text = renderReason(reason);
+  return text.length > MAX_REASON_TEXT ? `${text.slice(0, MAX_REASON_TEXT)}…` : text;
+}
+
+/** A `{ shutdown }` term as JSON; a term JSON cannot hold (a BigInt, a cycle) as its type. */
+function termText(term: unknown): string {
+  try {
+    return String(JSON.stringify(term));
+  } catch {
+    return `(${typeof term})`;
+  }
+}
+
+function renderReason(reason: ExitReason): string {
   if (typeof reason === 'string') return reason;
   if (reason !== null && typeof reason === 'object') {
     if ('error' in reason) {
@@ -47,8 +64,7 @@ export function formatReason(reason: ExitReason): string {
       if (e instanceof Error) return `{ error: ${e.name}: ${e.message} }`;
       return `{ error: ${String(e)} }`;
     }
-    if ('shutdown' in reason)
-      return `{ shutdown: ${typeof reason.shutdown === 'string' ? reason.shutdown : JSON.stringify(reason.shutdown)} }`;
+    if ('shutdown' in reason) return `{ shutdown: ${typeof reason.shutdown === 'string' ? reason.shutdown : termText(reason.shutdown)} }`;
   }
   return String(reason);
 }

@@ -1043,11 +1043,55 @@ function decodeFormat(bytes: Uint8Array): unknown[] {
         throw new MalformedBatchError(`undecodable v8 batch (${e instanceof Error ? e.message.slice(0, 200) : 'error'})`);
       }
       if (!Array.isArray(v)) throw new MalformedBatchError('a v8 batch that is not an array');
+      const problem = v8Problem(v, body.length);
+      if (problem !== undefined) throw new MalformedBatchError(`a v8 batch holding ${problem}`);
       return v;
     }
     default:
       throw new MalformedBatchError(`unknown batch format ${String(bytes[0])}`);
   }
+}
+
+/** Bits of the widest BigInt a node:v8 batch may carry (its text takes a millisecond or so). */
+export const MAX_BIGINT_BITS = 65536;
+const BIGINT_LIMIT = 2n ** BigInt(MAX_BIGINT_BITS);
+
+/**
+ * Why a decoded `node:v8` batch of `bytes` bytes is not one a peer may send, or undefined.
+ * Each array, at any depth, holds at most as many words as there are bytes (a sparse array of a
+ * few bytes can claim 2^32 - 1, and every walk over a message, such as the clone check of a
+ * reply, would then loop that long); each BigInt fits in MAX_BIGINT_BITS (turning a 2^27-bit
+ * one into text, as an error message does, took half a minute). One pass over what was decoded, which
+ * `node:v8` keeps within a few times the bytes.
+ */
+function v8Problem(batch: unknown[], bytes: number): string | undefined {
+  const seen = new Set<object>();
+  const todo: unknown[] = [batch];
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (typeof v === 'bigint') {
+      if (v >= BIGINT_LIMIT || v <= -BIGINT_LIMIT) return `a BigInt wider than ${MAX_BIGINT_BITS} bits`;
+      continue;
+    }
+    if (typeof v !== 'object' || v === null || seen.has(v)) continue;
+    seen.add(v);
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) continue;
+    if (Array.isArray(v)) {
+      if (v.length > bytes) return `an array of length ${v.length} in ${bytes} bytes`;
+      for (let i = 0; i < v.length; i++) todo.push(v[i]);
+      // Named properties (node:v8 keeps them on arrays) are walked too.
+      const keys = ownKeys(v);
+      if (keys.length !== v.length)
+        for (const k of keys) if (String(Number(k)) !== k) todo.push((v as unknown as Record<string, unknown>)[k]);
+    } else if (v instanceof Map) {
+      for (const [k, e] of v) todo.push(k, e);
+    } else if (v instanceof Set) {
+      for (const e of v) todo.push(e);
+    } else {
+      for (const k of ownKeys(v)) todo.push((v as Record<string, unknown>)[k]);
+    }
+  }
+  return undefined;
 }
 
 /**

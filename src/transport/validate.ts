@@ -126,6 +126,17 @@ export function wireReasonProblem(v: unknown): string | undefined {
   return `expected 'normal', 'shutdown', 'killed', 'noproc', 'noconnection', { shutdown } or { error }, got ${preview(v)}`;
 }
 
+const SHORT_BIGINT = 2n ** 256n;
+
+/**
+ * A BigInt as text: its digits when it is below 2^256, else its size (decimal text of a huge
+ * one is slow: a 2^27-bit one took half a minute; hex, which gives the size, is linear).
+ */
+export function bigintText(v: bigint): string {
+  if (v < SHORT_BIGINT && v > -SHORT_BIGINT) return String(v);
+  return `a BigInt of about ${(v < 0n ? -v : v).toString(16).length * 4} bits`;
+}
+
 /** A short, bounded description of any value for a log line or an error message. */
 export function preview(v: unknown): string {
   if (v === null) return 'null';
@@ -136,7 +147,7 @@ export function preview(v: unknown): string {
     case 'boolean':
       return `${typeof v} ${String(v)}`;
     case 'bigint':
-      return `bigint ${capString(String(v), 40)}n`;
+      return `bigint ${capString(bigintText(v), 40)}n`;
     case 'undefined':
       return 'undefined';
     case 'object':

@@ -13,6 +13,9 @@ import {
   packable,
   packedProblem,
 } from '../../src/transport/codec.js';
+import { serialize } from 'node:v8';
+import { formatReason } from '../../src/index.js';
+import { preview } from '../../src/transport/validate.js';
 import type { PortLike } from '../../src/transport/message-port.js';
 import { MIN_PACKED_WORDS, MessagePortTransport, setBatchPacking } from '../../src/transport/message-port.js';
 import type { Transferable } from '../../src/transport/transport.js';
@@ -377,6 +380,40 @@ describe('codec conformance: packed = structured clone, or fallback', () => {
       expect(packedProblem(bytes)).toEqual(expect.any(String));
       expect(() => decodeBatch(bytes)).toThrow(MalformedBatchError);
     }
+  });
+
+  it('a node:v8 batch may not hide a sparse array or a huge BigInt at any depth', () => {
+    const v8Batch = (batch: unknown[]) => Uint8Array.of(Format.V8, ...serialize(batch));
+    const sparse: unknown[] = [];
+    sparse.length = 2 ** 32 - 1;
+    const named = Object.assign([1, 2], { hidden: sparse });
+    for (const [bad, why] of [
+      [[1, 0, { n: sparse }, 0], /array of length 4294967295/],
+      [[1, 0, new Map([['k', [sparse]]]), 0], /array of length/],
+      [[1, 0, named, 0], /array of length/],
+      [[1, 0, { shutdown: 2n ** 70_000n }, 0], /BigInt wider than 65536 bits/],
+      [[1, 0, new Set([-(2n ** 70_000n)]), 0], /BigInt wider/],
+    ] as const) {
+      const t0 = performance.now();
+      expect(() => decodeBatchBytes(v8Batch(bad as unknown as unknown[]))).toThrow(why);
+      expect(performance.now() - t0).toBeLessThan(500);
+    }
+    // Within the bounds everything still arrives.
+    const list: unknown[] = [1];
+    list[2] = 3; // a hole at 1
+    const fine = [1, 0, { big: 2n ** 1000n, list, cyc: {} as Record<string, unknown> }, 0];
+    (fine[2] as { cyc: Record<string, unknown> }).cyc.self = fine[2];
+    const got = decodeBatchBytes(v8Batch(fine));
+    expect((got[2] as { big: bigint }).big).toBe(2n ** 1000n);
+  });
+
+  it('describes a huge BigInt by its size and keeps exit reasons short', () => {
+    const t0 = performance.now();
+    expect(preview(2n ** 4_000_000n)).toMatch(/^bigint a BigInt of about \d+ bits/);
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(preview(12345678901234567890n)).toBe('bigint 12345678901234567890n');
+    expect(formatReason({ shutdown: 'x'.repeat(10_000) }).length).toBeLessThan(2100);
+    expect(formatReason({ shutdown: { n: 5n } })).toBe('{ shutdown: (object) }');
   });
 
   it('accepts every batch the encoder writes', () => {
