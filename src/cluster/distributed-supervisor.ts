@@ -130,6 +130,13 @@ export interface DsupLinks {
 
 const MAX_CHILDREN = 10_000;
 const MAX_SUPS = 1024;
+
+/** What one reconcile pass computes once for all its placements. */
+interface Pass {
+  counts: Map<string, number> | undefined;
+}
+/** Uids of stopped supervisors remembered (a stop older than the last 4,096 may be revived by a node that missed it). */
+const MAX_TOMBSTONES = 4 * MAX_SUPS;
 const selectors = new WeakMap<Runtime, Map<string, SelectorFn>>();
 
 /** A custom placement: given the candidate nodes (short ids, sorted) and the child, returns one of them. */
@@ -144,6 +151,15 @@ export class DsupHost {
   private readonly sups = new Map<string, Record_>();
   /** Stopped supervisors (uid), so a record from a node that missed the stop is not revived. */
   private readonly tombstones = new Set<string>();
+  /** Supervisor uid / behaviour pairs already reported as not offered here. */
+  private readonly unlisted = new Set<string>();
+
+  /** Remembers a stopped supervisor's uid; the oldest are forgotten past MAX_TOMBSTONES. */
+  private bury(uid: string): void {
+    this.tombstones.delete(uid);
+    this.tombstones.add(uid);
+    if (this.tombstones.size > MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.values().next().value as string);
+  }
   /** Children this node started, by child name: the watch to cancel. */
   private readonly local = new Map<string, { ref: AnyRef; cancel: () => void }>();
   /** Children being placed (child name → until when), so a placement is not sent twice. */
@@ -377,13 +393,14 @@ export class DsupHost {
   private reconcile(rec: Record_): void {
     if (this.leader() !== this.links.self || !this.hasQuorum(rec)) return;
     const now = performance.now();
+    const pass: Pass = { counts: undefined };
     for (const [id, spec, st] of rec.children) {
       if (st !== 'active') continue;
       const cname = childName(rec.name, id);
       if (this.links.whereis(cname) !== undefined) continue;
       const until = this.pending.get(cname);
       if (until !== undefined && until > now) continue;
-      const target = this.place(rec, spec);
+      const target = this.place(rec, spec, pass);
       if (target === undefined) continue;
       this.pending.set(cname, now + 5000);
       const done = () => this.pending.delete(cname);
@@ -393,7 +410,7 @@ export class DsupHost {
   }
 
   /** The node for a child, by its selector (short id), among the nodes not leaving. */
-  private place(rec: Record_, spec: DistributedChildSpec): string | undefined {
+  private place(rec: Record_, spec: DistributedChildSpec, pass: Pass = { counts: undefined }): string | undefined {
     const nodes = [this.links.self, ...this.links.connected().map(shortNodeId)].filter((n) => !this.leaving.has(n)).sort();
     if (nodes.length === 0) return undefined;
     const sel = spec.nodeSelector ?? rec.selector;
@@ -414,7 +431,7 @@ export class DsupHost {
       }
       return best;
     }
-    if (sel === 'least_loaded') return this.leastLoaded(rec, nodes);
+    if (sel === 'least_loaded') return this.leastLoaded(nodes, pass);
     if ('node' in sel) {
       const want = shortNodeId(sel.node);
       return nodes.includes(want) ? want : undefined; // that node only: it waits for it
@@ -436,20 +453,28 @@ export class DsupHost {
   /** Loads reported by the nodes (children of every supervisor here, plus event loop use). */
   private readonly loads = new Map<string, number>();
 
-  private leastLoaded(rec: Record_, nodes: string[]): string {
-    // Children each node holds now (from the name replica), weighted with its reported load.
-    const count = new Map<string, number>(nodes.map((n) => [n, this.loads.get(n) ?? 0]));
-    for (const r of this.sups.values())
-      for (const [id] of r.children) {
-        const h = this.links.whereis(childName(r.name, id));
-        if (h !== undefined) {
-          const s = shortNodeId(h.node);
-          if (count.has(s)) count.set(s, (count.get(s) as number) + 1);
+  /**
+   * The node holding the fewest children, weighted with its reported load. Counted once per
+   * reconcile pass (a record of 10,000 children counted all of them again for each one), and
+   * each child placed in the pass counts for its node.
+   */
+  private leastLoaded(nodes: string[], pass: Pass): string {
+    let count = pass.counts;
+    if (count === undefined) {
+      count = new Map<string, number>(nodes.map((n) => [n, this.loads.get(n) ?? 0]));
+      for (const r of this.sups.values())
+        for (const [id] of r.children) {
+          const h = this.links.whereis(childName(r.name, id));
+          if (h !== undefined) {
+            const s = shortNodeId(h.node);
+            if (count.has(s)) count.set(s, (count.get(s) as number) + 1);
+          }
         }
-      }
-    void rec;
+      pass.counts = count;
+    }
     let best = nodes[0] as string;
-    for (const n of nodes) if ((count.get(n) as number) < (count.get(best) as number)) best = n;
+    for (const n of nodes) if ((count.get(n) ?? 0) < (count.get(best) ?? 0)) best = n;
+    count.set(best, (count.get(best) ?? 0) + 1);
     return best;
   }
 
@@ -490,9 +515,15 @@ export class DsupHost {
     const spec = entry[1];
     const allowed = allowedBehavior(this.rt, spec.behavior);
     if (allowed === undefined) {
-      this.rt.logger.error(
-        `distributed supervisor ${name}: child ${id}: behaviour ${spec.behavior} is not in this node's BehaviorRegistry`,
-      );
+      // Once per supervisor and behaviour, not per child and attempt (a record may list 10,000).
+      const key = `${rec.uid}/${spec.behavior}`;
+      if (!this.unlisted.has(key)) {
+        if (this.unlisted.size >= MAX_SUPS) this.unlisted.delete(this.unlisted.values().next().value as string);
+        this.unlisted.add(key);
+        this.rt.logger.error(
+          `distributed supervisor ${name}: child ${id}: behaviour ${spec.behavior} is not in this node's BehaviorRegistry (not logged again for this supervisor)`,
+        );
+      }
       return;
     }
     let ref: AnyRef;
@@ -553,6 +584,8 @@ export class DsupHost {
   private adopt(rec: Record_, reconcile = true): void {
     if (this.tombstones.has(rec.uid)) return;
     const have = this.sups.get(rec.name);
+    // The table peers feed is bounded as the one this node fills (a record beyond is ignored).
+    if (have === undefined && this.sups.size >= MAX_SUPS) return;
     if (have !== undefined && have.uid === rec.uid && have.version >= rec.version) return;
     if (have !== undefined && have.uid !== rec.uid) {
       // Two supervisors of one name started apart: the smaller uid stays, as every node decides.
@@ -573,7 +606,7 @@ export class DsupHost {
   }
 
   private dropRecord(rec: Record_): void {
-    this.tombstones.add(rec.uid);
+    this.bury(rec.uid);
     this.sups.delete(rec.name);
     for (const cname of [...this.local.keys()]) if (cname.startsWith(`dsup:${rec.name}:`)) this.stopLocal(cname);
   }
@@ -651,8 +684,8 @@ export class DsupHost {
     if (type === 'd_stop') {
       const uid = ownData(payload, 'uid');
       const name = ownData(payload, 'name');
-      if (typeof uid !== 'string' || typeof name !== 'string') return true;
-      this.tombstones.add(uid);
+      if (typeof uid !== 'string' || uid.length > 64 || typeof name !== 'string') return true;
+      this.bury(uid);
       const rec = this.sups.get(name);
       if (rec !== undefined && rec.uid === uid) this.dropRecord(rec);
       return true;
@@ -665,7 +698,7 @@ export class DsupHost {
       if (Array.isArray(tombs) && tombs.length <= MAX_SUPS)
         for (const t of tombs)
           if (typeof t === 'string' && t.length <= 64) {
-            this.tombstones.add(t);
+            this.bury(t);
             for (const rec of [...this.sups.values()]) if (rec.uid === t) this.dropRecord(rec);
           }
       if (Array.isArray(recs) && recs.length <= MAX_SUPS)
