@@ -532,6 +532,8 @@ class ClusterNode {
         this.rt.logger.warn(
           `cluster: ${member.short} broke the wire protocol (${reason}: ${s.connection.closeDetail ?? 'no detail'}); closing its connection`,
         );
+      } else if (reason === 'send_overflow') {
+        this.rt.logger.warn(`cluster: ${member.short} stopped reading; its connection had more queued to send than the bound; closing it`);
       }
       if (member.session === s) this.down(member, downReasonOf(reason));
     });

@@ -20,7 +20,8 @@
  * - Close reasons, reported once to {@link Connection.onClose}: `connection_closed` (the socket
  *   ended or failed), `frame_too_large` / `bad_frame` (the peer broke the wire contract; it is
  *   told so with a GOODBYE), `goodbye:<reason>` (a GOODBYE arrived, or this side called
- *   `close(reason)`).
+ *   `close(reason)`), `send_overflow` (the peer stopped reading and `pendingBytes` passed
+ *   `maxPendingBytes`: the socket is destroyed).
  * - Backpressure: `pendingBytes` counts what is coalescing plus `socket.writableLength`;
  *   `busy` is true at or above `highWaterBytes`. Sends are still accepted while busy (the layer
  *   above decides what to hold back); {@link Connection.onDrain} fires when busy clears.
@@ -40,6 +41,14 @@ export interface ConnectionOptions {
   readonly maxFrameBytes?: number;
   /** `pendingBytes` at which the connection is `busy`; default 32 MiB. */
   readonly highWaterBytes?: number;
+  /**
+   * `pendingBytes` past which the connection is dropped (`send_overflow`): a peer that stops
+   * reading. Busy holds back only the calls and casts this node starts; replies, exit signals
+   * and control frames still queue, so without this bound a peer could make the queue grow
+   * for ever. Default the larger of 4 × `highWaterBytes` and `highWaterBytes + maxFrameBytes`
+   * (128 MiB), at least `highWaterBytes`.
+   */
+  readonly maxPendingBytes?: number;
   /** Most bytes coalesced into one `socket.write` before it goes out early; default 64 KiB. */
   readonly maxWriteBytes?: number;
   /**
@@ -52,7 +61,7 @@ export interface ConnectionOptions {
 }
 
 /** Why a connection closed: see the module comment. */
-export type CloseReason = 'connection_closed' | 'frame_too_large' | 'bad_frame' | `goodbye:${string}`;
+export type CloseReason = 'connection_closed' | 'frame_too_large' | 'bad_frame' | 'send_overflow' | `goodbye:${string}`;
 
 /** Longest GOODBYE reason kept from a peer. */
 const MAX_REASON_LENGTH = 200;
@@ -74,6 +83,7 @@ export class Connection {
   private readonly tickMs: number;
   private readonly maxFrameBytes: number;
   private readonly highWaterBytes: number;
+  private readonly maxPendingBytes: number;
   private readonly maxWriteBytes: number;
   private readonly firstWriteBytes: number;
   /** Bytes at which what coalesces is written early, this turn: see the module comment. */
@@ -97,6 +107,14 @@ export class Connection {
     this.tickMs = checkNumber('tickMs', options.tickMs ?? 500);
     this.maxFrameBytes = checkNumber('maxFrameBytes', options.maxFrameBytes ?? MAX_FRAME_BYTES, 1);
     this.highWaterBytes = checkNumber('highWaterBytes', options.highWaterBytes ?? 32 * 1024 * 1024, 1);
+    this.maxPendingBytes = Math.max(
+      this.highWaterBytes,
+      checkNumber(
+        'maxPendingBytes',
+        options.maxPendingBytes ?? Math.max(4 * this.highWaterBytes, this.highWaterBytes + this.maxFrameBytes),
+        1,
+      ),
+    );
     this.maxWriteBytes = checkNumber('maxWriteBytes', options.maxWriteBytes ?? 64 * 1024, 1);
     this.firstWriteBytes = Math.min(this.maxWriteBytes, checkNumber('firstWriteBytes', options.firstWriteBytes ?? 2048, 1));
     this.writeLimit = this.firstWriteBytes;
@@ -225,7 +243,13 @@ export class Connection {
   }
 
   private noteBusy(): void {
-    if (this.busy) this.wasBusy = true;
+    if (!this.busy) return;
+    this.wasBusy = true;
+    if (this.pendingBytes > this.maxPendingBytes && this.closedWith === undefined) {
+      // The peer is not reading: drop it now (a goodbye could not get through either).
+      this.socket.destroy();
+      this.finish('send_overflow');
+    }
   }
 
   private readonly onSocketDrain = (): void => {

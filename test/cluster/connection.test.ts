@@ -284,6 +284,33 @@ describe('Connection', () => {
   });
 });
 
+describe('a peer that stops reading', () => {
+  it('is dropped (send_overflow) once more than maxPendingBytes waits, however it is filled', async () => {
+    const [a, b] = await pair({ tickMs: 0, highWaterBytes: 64 * 1024, maxPendingBytes: 256 * 1024 });
+    const closed = record(a);
+    b.socket.pause();
+    // What busy does not hold back (replies, control frames) keeps queueing: 4 KiB at a time.
+    const blob = new Uint8Array(4096);
+    let sent = 0;
+    while (closed.reasons.length === 0) {
+      expect(sent).toBeLessThan(100_000); // 400 MiB: the bound must have hit long before
+      a.sendBatch(0, 0, [5, 0, blob, sent++]);
+      if (sent % 64 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(closed.reasons).toEqual(['send_overflow']);
+    expect(a.socket.destroyed).toBe(true);
+    expect(a.sendBatch(0, 0, [5, 0, 'after', 0])).toBe(false);
+  });
+
+  it('refuses a bad maxPendingBytes and never sets it below highWaterBytes', async () => {
+    const { port, accepted } = await listen();
+    await dial(port);
+    await until(() => accepted.length === 1);
+    for (const v of [0, -1, Number.NaN, 'x'])
+      expect(() => new Connection(accepted[0]!, { maxPendingBytes: v as number })).toThrow(InvalidArgumentError);
+  });
+});
+
 describe('TcpTransport lanes', () => {
   it('routes batches per (remote, local) thread lane and closes every lane with the connection', async () => {
     const [a, b] = await pair({ tickMs: 0 });
