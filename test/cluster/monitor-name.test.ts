@@ -8,20 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef, DownMessage, MonitorRef } from '../../src/index.js';
 import { Cluster, GenServer, isDownMessage, Process, sameRef } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
-import { startNode, stopNodes, type TestNode } from './kit/in-process.js';
+import { startPair, stopNodes, type TestNode } from './kit/in-process.js';
 
 afterEach(stopNodes);
 
-async function pair(): Promise<[TestNode, TestNode]> {
-  const a = await startNode('a', '127.0.0.123');
-  const b = await startNode('b', '127.0.0.124', { seeds: [a.id] });
-  await waitFor(
-    () => a.on(() => Cluster.isNodeConnected(b.id)) && b.on(() => Cluster.isNodeConnected(a.id)),
-    10_000,
-    'the pair to connect',
-  );
-  return [a, b];
-}
+const pair = (): Promise<[TestNode, TestNode]> => startPair(['127.0.0.123', '127.0.0.124']);
 
 type WatcherP = { call: [{ monitor: unknown }, MonitorRef] | [{ demonitor: MonitorRef }, true] };
 

@@ -211,13 +211,13 @@ describe.each(nets)('partitions (%s)', (_what, makeNet, available) => {
     async () => {
       net = makeNet();
       // Every node ticks every 50 ms; z judges silence fast (a 200 ms cap), c slowly (3 s): z
-    // reports losing b to c well before c sees it. c asks b itself; b, cut from everyone, does
-    // not answer, so c keeps z. Taking z's word would drop z (the larger of z and b) as
-    // 'partitioned'.
-    const z = await node('z', 7, [], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 4 });
-    const b = await node('b', 8, [z.id], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 10 });
-    const c = await node('c', 9, [z.id], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 60 });
-    await waitFor(() => [z, b, c].every((n) => ids(n).length === 2), 10_000, 'full mesh');
+      // reports losing b to c well before c sees it. c asks b itself; b, cut from everyone, does
+      // not answer, so c keeps z. Taking z's word would drop z (the larger of z and b) as
+      // 'partitioned'.
+      const z = await node('z', 7, [], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 4 });
+      const b = await node('b', 8, [z.id], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 10 });
+      const c = await node('c', 9, [z.id], { heartbeatIntervalMs: 50, heartbeatMissThreshold: 60 });
+      await waitFor(() => [z, b, c].every((n) => ids(n).length === 2), 10_000, 'full mesh');
       const downs: string[] = [];
       c.on(() => Cluster.onNodeDown((n, r) => downs.push(`${n} ${r}`)));
       const zDowns: string[] = [];

@@ -9,23 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef, GenServerBehavior } from '../../src/index.js';
-import { ChildNotFoundError, Cluster, ErrorCode, GenServer, InvalidArgumentError, Supervisor } from '../../src/index.js';
+import { ChildNotFoundError, ErrorCode, GenServer, InvalidArgumentError, Supervisor } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
 import { failure } from '../helpers.js';
-import { startNode, stopNodes, type TestNode } from './kit/in-process.js';
+import { startPair, stopNodes, type TestNode } from './kit/in-process.js';
 
 afterEach(stopNodes);
 
-async function pair(): Promise<[TestNode, TestNode]> {
-  const a = await startNode('a', '127.0.0.121');
-  const b = await startNode('b', '127.0.0.122', { seeds: [a.id] });
-  await waitFor(
-    () => a.on(() => Cluster.isNodeConnected(b.id)) && b.on(() => Cluster.isNodeConnected(a.id)),
-    10_000,
-    'the pair to connect',
-  );
-  return [a, b];
-}
+const pair = (): Promise<[TestNode, TestNode]> => startPair(['127.0.0.121', '127.0.0.122']);
 
 const echo: GenServerBehavior<unknown, { call: [unknown, unknown] }> = {
   init: (args) => args ?? null,

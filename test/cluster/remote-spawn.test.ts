@@ -7,7 +7,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyRef, ExitReason, GenServerBehavior } from '../../src/index.js';
 import {
   BehaviorRegistry,
-  Cluster,
   GenServer,
   InvalidArgumentError,
   NodeDownError,
@@ -18,21 +17,11 @@ import {
 } from '../../src/index.js';
 import { waitFor } from '../../src/testing.js';
 import { failure } from '../helpers.js';
-import { startNode, stopNodes, type TestNode } from './kit/in-process.js';
+import { startPair, stopNodes, type TestNode } from './kit/in-process.js';
 
 afterEach(stopNodes);
 
-/** Nodes a and b, b seeded with a; resolves once each sees the other. */
-async function pair(): Promise<[TestNode, TestNode]> {
-  const a = await startNode('a', '127.0.0.171');
-  const b = await startNode('b', '127.0.0.172', { seeds: [a.id] });
-  await waitFor(
-    () => a.on(() => Cluster.isNodeConnected(b.id)) && b.on(() => Cluster.isNodeConnected(a.id)),
-    10_000,
-    'the pair to connect',
-  );
-  return [a, b];
-}
+const pair = (): Promise<[TestNode, TestNode]> => startPair(['127.0.0.171', '127.0.0.172']);
 
 type CounterP = { call: ['get', number] };
 

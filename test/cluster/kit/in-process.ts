@@ -28,6 +28,14 @@ export async function startNode(name: string, host: string, options: Partial<Clu
   return n;
 }
 
+/** Nodes a and b on `hosts`, b seeded with a; resolves once each sees the other. */
+export async function startPair(hosts: readonly [string, string], options: Partial<ClusterOptions> = {}): Promise<[TestNode, TestNode]> {
+  const a = await startNode('a', hosts[0], options);
+  const b = await startNode('b', hosts[1], { ...options, seeds: [a.id] });
+  await waitMesh([a, b]);
+  return [a, b];
+}
+
 /** Nodes a, b, c on `hosts`, b and c seeded with a; resolves once the mesh is full. */
 export async function startTrio(
   hosts: readonly [string, string, string],
