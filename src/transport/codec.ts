@@ -814,27 +814,18 @@ const MAX_PACKED_CONTAINERS = MAX_OBJECTS + 64;
  */
 export function packedProblem(bytes: Uint8Array): string | undefined {
   const n = bytes.length;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  /** Values still to read in each open container, innermost last. */
+  if (n === 0) return 'truncated';
+  const head = bytes[0] as number;
+  if (!(head === 0xdd || head === 0xdc || (head >= 0x90 && head <= 0x9f))) return 'not an array';
+  /** Values still to read in each open container, innermost last (depth = its length). */
   const open: number[] = [];
   /** Values of each record shape (its key count), by id 0x40-0x7f; -1 while undefined. */
-  const shapes = new Array<number>(64).fill(-1);
+  const shapes = new Int32Array(64).fill(-1);
   let left = 1;
   let p = 0;
   let containers = 0;
-  const enter = (count: number, isArray: boolean): string | undefined => {
-    if (++containers > MAX_PACKED_CONTAINERS) return `more than ${MAX_PACKED_CONTAINERS} containers`;
-    if (open.length > MAX_DEPTH + 2) return 'nested too deep';
-    if (isArray && open.length > 0 && count > MAX_ARRAY) return `an array of ${count} values`;
-    if (count > n - p) return `a container of ${count} values in ${n - p} bytes`;
-    open.push(left);
-    left = count;
-    return undefined;
-  };
-  const skip = (k: number): boolean => {
-    p += k;
-    return p <= n;
-  };
+  // One pass, no calls on the common path: each value is one byte of type, then its payload
+  // (skipped) or its contents (counted into a new open container).
   for (;;) {
     while (left === 0) {
       const up = open.pop();
@@ -844,66 +835,66 @@ export function packedProblem(bytes: Uint8Array): string | undefined {
     if (p >= n) return 'truncated';
     left--;
     const b = bytes[p++] as number;
-    let problem: string | undefined;
-    if (p === 1 && !(b === 0xdd || b === 0xdc || (b >= 0x90 && b <= 0x9f))) return 'not an array';
+    // Scalars: small and negative fixints, nil, false, true.
     if (b < 0x40 || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) continue;
-    if (b < 0x80) {
-      const keys = shapes[b - 0x40] as number;
-      if (keys < 0) return `record ${b} used before its definition`;
-      problem = enter(keys, false);
-    } else if (b < 0x90) problem = enter((b & 0x0f) * 2, false);
-    else if (b < 0xa0) problem = enter(b & 0x0f, true);
-    else if (b < 0xc0) {
-      if (!skip(b & 0x1f)) return 'truncated';
+    if (b >= 0xa0 && b <= 0xbf) {
+      p += b & 0x1f; // fixstr
       continue;
+    }
+    let count: number;
+    let isArray = false;
+    if (b < 0x80) {
+      count = shapes[b - 0x40] as number; // a record: its shape's values follow
+      if (count < 0) return `record ${b} used before its definition`;
+    } else if (b < 0x90) count = (b & 0x0f) * 2;
+    else if (b < 0xa0) {
+      count = b & 0x0f;
+      isArray = true;
     } else {
       switch (b) {
+        case 0xcc:
+        case 0xd0:
+          p += 1;
+          continue;
+        case 0xcd:
+        case 0xd1:
+          p += 2;
+          continue;
         case 0xca:
         case 0xce:
         case 0xd2:
-          if (!skip(4)) return 'truncated';
+          p += 4;
           continue;
         case 0xcb:
         case 0xcf:
         case 0xd3:
-          if (!skip(8)) return 'truncated';
-          continue;
-        case 0xcc:
-        case 0xd0:
-          if (!skip(1)) return 'truncated';
-          continue;
-        case 0xcd:
-        case 0xd1:
-          if (!skip(2)) return 'truncated';
+          p += 8;
           continue;
         case 0xd9:
-          if (p + 1 > n || !skip(1 + (bytes[p] as number))) return 'truncated';
+          if (p >= n) return 'truncated';
+          p += 1 + (bytes[p] as number);
           continue;
         case 0xda:
-          if (p + 2 > n || !skip(2 + dv.getUint16(p))) return 'truncated';
+          if (p + 2 > n) return 'truncated';
+          p += 2 + u16(bytes, p);
           continue;
         case 0xdb:
-          if (p + 4 > n || !skip(4 + dv.getUint32(p))) return 'truncated';
+          if (p + 4 > n) return 'truncated';
+          p += 4 + u32(bytes, p);
           continue;
         case 0xdc:
-          if (p + 2 > n) return 'truncated';
-          p += 2;
-          problem = enter(dv.getUint16(p - 2), true);
-          break;
-        case 0xdd:
-          if (p + 4 > n) return 'truncated';
-          p += 4;
-          problem = enter(dv.getUint32(p - 4), p !== 5);
-          break;
         case 0xde:
           if (p + 2 > n) return 'truncated';
+          count = u16(bytes, p) * (b === 0xde ? 2 : 1);
+          isArray = b === 0xdc;
           p += 2;
-          problem = enter(dv.getUint16(p - 2) * 2, false);
           break;
+        case 0xdd:
         case 0xdf:
           if (p + 4 > n) return 'truncated';
+          count = u32(bytes, p) * (b === 0xdf ? 2 : 1);
+          isArray = b === 0xdd && p !== 1;
           p += 4;
-          problem = enter(dv.getUint32(p - 4) * 2, false);
           break;
         case 0xd4: {
           // fixext 1: undefined (type 0), an invalid Date (-1), a Set or a RegExp (the value
@@ -919,79 +910,86 @@ export function packedProblem(bytes: Uint8Array): string | undefined {
             continue;
           }
           if (type !== 0x72 || data < 0x40 || data > 0x7f) return `extension ${type}`;
-          const keys = recordKeys(bytes, dv, p);
-          if (typeof keys === 'string') return keys;
-          p = keys.end;
-          shapes[data - 0x40] = keys.count;
-          problem = enter(keys.count, false);
+          const keys = recordKeys(bytes, p);
+          if (keys < 0) return 'a bad record definition';
+          count = shapes[data - 0x40] = bytes[p] === 0xdc ? u16(bytes, p + 1) : (bytes[p] as number) & 0x0f;
+          p = keys;
           break;
         }
         case 0xd6:
-        case 0xd7: {
+        case 0xd7:
           // A Date (timestamp extension -1) of 4 or 8 bytes.
-          if (p + 1 > n || bytes[p] !== 0xff || !skip(1 + (b === 0xd6 ? 4 : 8))) return 'a bad timestamp';
+          if (p >= n || bytes[p] !== 0xff) return 'a bad timestamp';
+          p += 1 + (b === 0xd6 ? 4 : 8);
           continue;
-        }
         case 0xc7:
         case 0xc8:
         case 0xc9: {
           // ext 8/16/32: a typed array or ArrayBuffer ('t', code and bytes), or a 12-byte Date.
           const w = b === 0xc7 ? 1 : b === 0xc8 ? 2 : 4;
           if (p + w + 1 > n) return 'truncated';
-          const len = w === 1 ? (bytes[p] as number) : w === 2 ? dv.getUint16(p) : dv.getUint32(p);
+          const len = w === 1 ? (bytes[p] as number) : w === 2 ? u16(bytes, p) : u32(bytes, p);
           const type = bytes[p + w] as number;
-          p += w + 1;
+          p += w + 1 + len;
           if (type === 0xff ? len !== 12 : type !== 0x74 || len < 2) return `extension ${type}`;
           if (type === 0x74 && ++containers > MAX_PACKED_CONTAINERS) return `more than ${MAX_PACKED_CONTAINERS} containers`;
-          if (!skip(len)) return 'truncated';
           continue;
         }
         default:
           return `type byte 0x${b.toString(16)}`;
       }
     }
-    if (problem !== undefined) return problem;
+    if (++containers > MAX_PACKED_CONTAINERS) return `more than ${MAX_PACKED_CONTAINERS} containers`;
+    if (open.length > MAX_DEPTH + 2) return 'nested too deep';
+    if (isArray && count > MAX_ARRAY) return `an array of ${count} values`;
+    if (count > n - p) return `a container of ${count} values in ${n - p} bytes`;
+    open.push(left);
+    left = count;
   }
 }
 
-/** The keys of a record definition at `p`: an array of strings; its key count and end. */
-function recordKeys(bytes: Uint8Array, dv: DataView, p: number): { count: number; end: number } | string {
+function u16(b: Uint8Array, p: number): number {
+  return ((b[p] as number) << 8) | (b[p + 1] as number);
+}
+
+function u32(b: Uint8Array, p: number): number {
+  return (((b[p] as number) << 24) | ((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number)) >>> 0;
+}
+
+/** Where a record definition's keys (an array of strings) that start at `p` end; -1 when they are not that. */
+function recordKeys(bytes: Uint8Array, p: number): number {
   const n = bytes.length;
-  if (p >= n) return 'truncated';
+  if (p >= n) return -1;
   const h = bytes[p++] as number;
   let count: number;
   if (h >= 0x90 && h <= 0x9f) count = h & 0x0f;
   else if (h === 0xdc && p + 2 <= n) {
-    count = dv.getUint16(p);
+    count = u16(bytes, p);
     p += 2;
-  } else return 'a record definition without its keys';
-  if (count > n - p) return 'truncated';
+  } else return -1;
+  if (count > n - p) return -1;
   for (let i = 0; i < count; i++) {
-    if (p >= n) return 'truncated';
+    if (p >= n) return -1;
     const s = bytes[p++] as number;
-    let len: number;
-    if (s >= 0xa0 && s <= 0xbf) len = s & 0x1f;
-    else if (s === 0xd9 && p + 1 <= n) len = bytes[p++] as number;
-    else if (s === 0xda && p + 2 <= n) {
-      len = dv.getUint16(p);
-      p += 2;
-    } else if (s === 0xdb && p + 4 <= n) {
-      len = dv.getUint32(p);
-      p += 4;
-    } else return 'a record key that is not a string';
-    p += len;
-    if (p > n) return 'truncated';
+    if (s >= 0xa0 && s <= 0xbf) p += s & 0x1f;
+    else if (s === 0xd9 && p + 1 <= n) p += 1 + (bytes[p] as number);
+    else if (s === 0xda && p + 2 <= n) p += 2 + u16(bytes, p);
+    else if (s === 0xdb && p + 4 <= n) p += 4 + u32(bytes, p);
+    else return -1;
+    if (p > n) return -1;
   }
-  return { count, end: p };
+  return p;
 }
 
 /**
  * The batch in `bytes` (from {@link encodeBatch}). Total over hostile input: anything that is
- * not a packed array throws {@link MalformedBatchError}, never another error.
+ * not a packed array throws {@link MalformedBatchError}, never another error. Bytes from
+ * another node go through {@link decodeBatchBytes}, which also bounds what they decode to
+ * ({@link packedProblem}); a worker thread's come here directly (a worker is not a sandbox:
+ * it runs this node's own code with the process's full power, and the check would cost every
+ * cross-thread batch).
  */
 export function decodeBatch(bytes: Uint8Array): unknown[] {
-  const problem = packedProblem(bytes);
-  if (problem !== undefined) throw new MalformedBatchError(`not a packed batch: ${problem}`);
   let v: unknown;
   try {
     v = unpackr.unpack(bytes);
@@ -1033,8 +1031,12 @@ export function decodeBatchBytes(bytes: Uint8Array): unknown[] {
 function decodeFormat(bytes: Uint8Array): unknown[] {
   const body = bytes.subarray(1);
   switch (bytes[0]) {
-    case Format.MSGPACK:
+    case Format.MSGPACK: {
+      // From another node: checked before msgpackr reads it (see packedProblem).
+      const problem = packedProblem(body);
+      if (problem !== undefined) throw new MalformedBatchError(`not a packed batch: ${problem}`);
       return decodeBatch(body);
+    }
     case Format.V8: {
       let v: unknown;
       try {
