@@ -1019,16 +1019,11 @@ export function encodeBatchBytes(batch: unknown[]): Uint8Array {
 
 /**
  * The batch in bytes from {@link encodeBatchBytes}; throws {@link MalformedBatchError} for
- * anything else, including an array longer than its bytes (every word takes at least one byte:
- * a longer one is sparse, which only a hostile peer sends, e.g. 25 bytes claiming 2^32 words).
+ * anything else. Both forms are bounded as they come from another node: a packed batch by
+ * {@link packedProblem} before it is read, a `node:v8` one by {@link v8Problem} (no array, the
+ * batch included, longer than its bytes) after.
  */
 export function decodeBatchBytes(bytes: Uint8Array): unknown[] {
-  const batch = decodeFormat(bytes);
-  if (batch.length > bytes.length) throw new MalformedBatchError(`a batch of ${batch.length} words in ${bytes.length} bytes`);
-  return batch;
-}
-
-function decodeFormat(bytes: Uint8Array): unknown[] {
   const body = bytes.subarray(1);
   switch (bytes[0]) {
     case Format.MSGPACK: {
